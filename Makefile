@@ -1,0 +1,31 @@
+# The two commands a fresh machine needs (see README):
+#   make run    set up .venv, start demo runs if the store is empty, open tuigen on ./runs.db
+#   make test   set up .venv, run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install bench clean
+
+run: $(STAMP)
+	$(BIN)/tuigen demo --if-empty
+	$(BIN)/tuigen
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+install: $(STAMP)
+
+bench: $(STAMP)
+	$(BIN)/python bench/logging_throughput.py
+
+# Re-installs when pyproject.toml changes. torch comes from the plain PyPI build (CPU and
+# CUDA); pyproject excludes the local 2.13.0+cpu wheel, which has no matching torchvision.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,85 @@
+"""Shared fixtures: a private store per test, the CLI in-process, and polling helpers."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tuigen.cli import main
+from tuigen.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Each test gets its own runs.db and runs/ folder; queued runs get 2 slots."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUIGEN_DB", f"sqlite:///{tmp_path / 'runs.db'}")
+    monkeypatch.delenv("TUIGEN_RUNS_DIR", raising=False)
+    monkeypatch.setenv("TUIGEN_SLOTS", "2")
+    yield
+    _kill_leftover_workers(tmp_path)
+
+
+def _kill_leftover_workers(tmp_path: Path) -> None:
+    """A failing test must not leave workers training in the background."""
+    db = tmp_path / "runs.db"
+    if not db.exists():
+        return
+    import signal
+
+    s = Store(f"sqlite:///{db}")
+    for run in s.list_runs(status=["starting", "running"]):
+        if run.pid:
+            try:
+                os.killpg(run.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    s.close()
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'runs.db'}")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `tuigen ARGS` in this process; returns (exit code, stdout, stderr)."""
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse usage errors
+            code = e.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+    return run
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_status(store: Store, run_id: int, statuses, timeout: float = 90.0):
+    statuses = {statuses} if isinstance(statuses, str) else set(statuses)
+    run = wait_for(lambda: (r := store.get_run(run_id)).status in statuses and r, timeout,
+                   what=f"run {run_id} to reach {statuses}")
+    return run
+
+
+def python(code: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})

@@ -1,0 +1,5 @@
+import sys
+
+from tuigen.cli import main
+
+sys.exit(main())
