@@ -1,0 +1,156 @@
+"""The store: pragmas on every connection, summaries kept current, migrations, safe claims."""
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+from sqlalchemy import text
+
+from tuigen.store import Store
+from tuigen.store.migrate import SCHEMA_HEAD, alembic_config
+
+
+def test_every_connection_gets_the_pragmas(store):
+    conns = [store.engine.connect() for _ in range(3)]  # distinct pooled connections
+    try:
+        for c in conns:
+            assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+            assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_summary_matches_a_full_scan(store):
+    run = store.create_run("classifier", {}, dataset="digits")
+    rng = random.Random(0)
+    points = [(k, step, rng.uniform(-5, 5), time.time()) for step in range(300) for k in ("loss", "acc")]
+    for i in range(0, len(points), 97):  # uneven batches
+        store.log_metrics(run.id, points[i:i + 97])
+    summary = store.summary(run.id)
+    for key in ("loss", "acc"):
+        vals = [v for k, _, v, _ in points if k == key]
+        s = summary[key]
+        assert (s.min, s.max, s.count, s.last, s.last_step) == (min(vals), max(vals), 300, vals[-1], 299)
+    assert store.get_run(run.id).step == 299
+
+
+def test_nan_points_are_dropped_and_counted(store):
+    run = store.create_run("classifier", {})
+    dropped = store.log_metrics(run.id, [("loss", 1, 1.0, 0.0), ("loss", 2, math.nan, 0.0), ("loss", 3, math.inf, 0.0)])
+    assert dropped == 1
+    assert [p.value for p in store.metrics(run.id)] == [1.0, math.inf]
+
+
+def test_truncate_rewinds_metrics_and_summary(store):
+    run = store.create_run("classifier", {})
+    store.log_metrics(run.id, [("loss", s, float(s), 0.0) for s in range(1, 101)])
+    assert store.truncate_metrics(run.id, after_step=40) == 60
+    s = store.summary(run.id)["loss"]
+    assert (s.count, s.max, s.last_step) == (40, 40.0, 40)
+    assert store.get_run(run.id).step == 40
+
+
+def test_incremental_polling_by_id(store):
+    run = store.create_run("classifier", {})
+    store.log_metrics(run.id, [("loss", s, 1.0, 0.0) for s in range(10)])
+    last = store.metrics(run.id)[-1].id
+    store.log_metrics(run.id, [("loss", s, 2.0, 0.0) for s in range(10, 15)])
+    assert [p.step for p in store.metrics(run.id, after_id=last)] == list(range(10, 15))
+
+
+def test_conditional_transition_is_race_free(store):
+    run = store.create_run("classifier", {})
+    assert store.transition(run.id, "running", when=["queued", "starting"])
+    assert not store.transition(run.id, "crashed", when=["queued"])
+    assert store.get_run(run.id).status == "running"
+
+
+def test_delete_run_removes_rows_and_files(store):
+    from pathlib import Path
+
+    run = store.create_run("classifier", {})
+    (Path(run.run_dir) / "x.txt").write_text("x")
+    store.log_metrics(run.id, [("loss", 1, 1.0, 0.0)])
+    store.add_artifact(run.id, "image", "x.png")
+    store.delete_run(run.id)
+    assert store.list_runs() == [] and not Path(run.run_dir).exists()
+    with store.read() as s:
+        assert s.execute(text("SELECT count(*) FROM metrics")).scalar() == 0
+
+
+def test_alembic_head_is_what_the_store_expects():
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_HEAD
+
+
+def test_migrated_schema_matches_the_models(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from tuigen.store.models import Base
+
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def _open_store(path: str) -> str:
+    s = Store(f"sqlite:///{path}")
+    with s.read() as sess:
+        version = sess.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    s.close()
+    return version
+
+
+def test_many_processes_opening_a_new_store_at_once(tmp_path):
+    db = str(tmp_path / "fresh.db")
+    with ProcessPoolExecutor(6) as pool:
+        versions = list(pool.map(_open_store, [db] * 6))
+    assert versions == [SCHEMA_HEAD] * 6
+    rows = sqlite3.connect(db).execute("SELECT count(*) FROM alembic_version").fetchone()[0]
+    assert rows == 1
+
+
+def _claim(args) -> list[int]:
+    path, slots = args
+    s = Store(f"sqlite:///{path}")
+    got = [r.id for r in s.claim_queued("host-a", slots)]
+    s.close()
+    return got
+
+
+def test_concurrent_claims_never_overfill_slots(tmp_path):
+    path = tmp_path / "q.db"
+    s = Store(f"sqlite:///{path}")
+    ids = [s.create_run("classifier", {}).id for _ in range(10)]
+    with ProcessPoolExecutor(5) as pool:
+        claimed = [i for got in pool.map(_claim, [(str(path), 3)] * 5) for i in got]
+    assert sorted(claimed) == ids[:3]  # exactly the 3 oldest, each once
+    assert s.count_live(host="host-a") == 3
+
+
+def test_sweep_limit_holds_back_its_runs(store):
+    sweep = store.create_sweep("grid", "classifier", {"lr": [1, 2, 3]}, max_parallel=1)
+    a = store.create_run("classifier", {}, sweep_id=sweep)
+    store.create_run("classifier", {}, sweep_id=sweep)
+    c = store.create_run("classifier", {})
+    assert [r.id for r in store.claim_queued("h", 5)] == [a.id, c.id]
+
+
+def test_url_resolution(tmp_path, monkeypatch):
+    from tuigen.store import resolve_url, runs_root
+
+    monkeypatch.delenv("TUIGEN_DB")
+    assert resolve_url() == f"sqlite:///{tmp_path / 'runs.db'}"
+    assert resolve_url("other.db") == f"sqlite:///{tmp_path / 'other.db'}"
+    monkeypatch.setenv("TUIGEN_DB", "postgresql://u:p@localhost/tuigen")
+    assert resolve_url() == "postgresql://u:p@localhost/tuigen"
+    assert runs_root(resolve_url("x/y.db")) == tmp_path / "x" / "runs"

@@ -1,0 +1,12 @@
+"""The run store: SQLAlchemy models, engine setup, migrations and queries.
+
+Never imports textual or torch: every tuigen process (TUI, CLI, worker) uses it.
+"""
+from .engine import resolve_url, runs_root
+from .models import (ACTIVE, COMPLETED, CRASHED, FAILED, FINISHED, KILLED, LIVE, QUEUED,
+                     RESUMABLE, RUNNING, STARTING, STATUSES, UNKNOWN)
+from .store import HOST, MetricPoint, RunNotFound, Store
+
+__all__ = ["Store", "RunNotFound", "MetricPoint", "HOST", "resolve_url", "runs_root", "STATUSES",
+           "QUEUED", "STARTING", "RUNNING", "COMPLETED", "FAILED", "KILLED", "CRASHED", "UNKNOWN",
+           "ACTIVE", "LIVE", "FINISHED", "RESUMABLE"]

@@ -1,0 +1,45 @@
+"""Schema migrations (Alembic), applied automatically when a store is opened.
+
+Opening checks the stored revision with one cheap query; only an old or new database pays
+for importing Alembic. The upgrade runs inside one write transaction holding a lock, so two
+processes that open the same new database at once cannot both create it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, inspect, text
+
+from .engine import WRITE, serialize
+
+# The newest revision in migrations/versions (a test checks it matches Alembic's head).
+SCHEMA_HEAD = "0001_initial"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def current_revision(conn) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def alembic_config(conn=None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    with engine.connect() as conn:
+        if current_revision(conn) == SCHEMA_HEAD:
+            return
+    from alembic import command
+
+    with engine.execution_options(**WRITE).begin() as conn:
+        serialize(conn, "migrate")
+        if current_revision(conn) == SCHEMA_HEAD:  # another process just did it
+            return
+        command.upgrade(alembic_config(conn), "head")

@@ -1,0 +1,131 @@
+"""The tables of a tuigen store (SQLAlchemy 2.x declarative).
+
+Portable types only: the same models serve SQLite and PostgreSQL. Times are UNIX seconds
+(float) so every process, host and dialect agrees on them without time-zone handling.
+"""
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants 64-bit ids for metrics.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# Run states. Each transition is written by the process that owns it (see runner/).
+QUEUED, STARTING, RUNNING = "queued", "starting", "running"
+COMPLETED, FAILED, KILLED, CRASHED, UNKNOWN = "completed", "failed", "killed", "crashed", "unknown"
+ACTIVE = (QUEUED, STARTING, RUNNING)
+LIVE = (STARTING, RUNNING)
+FINISHED = (COMPLETED, FAILED, KILLED, CRASHED)
+RESUMABLE = (KILLED, CRASHED, FAILED, UNKNOWN)
+STATUSES = ACTIVE + FINISHED + (UNKNOWN,)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Sweep(Base):
+    __tablename__ = "sweeps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the grid of values
+    max_parallel: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    project: Mapped[str] = mapped_column(String(200), default="")
+    dataset: Mapped[str] = mapped_column(String(500), default="", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED, index=True)
+    config: Mapped[str] = mapped_column(Text, default="{}")  # JSON of the kind's config dataclass
+    tags: Mapped[str] = mapped_column(Text, default="")  # comma-separated
+    command: Mapped[str | None] = mapped_column(Text, nullable=True)  # for `tuigen exec` runs
+    created_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    heartbeat_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    host: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    proc_start: Mapped[float | None] = mapped_column(Float, nullable=True)  # tells a reused pid apart
+    executor: Mapped[str] = mapped_column(String(32), default="local")
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)  # e.g. a Slurm job id
+    device: Mapped[str] = mapped_column(String(64), default="")
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    run_dir: Mapped[str] = mapped_column(Text, default="")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), nullable=True)
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    step: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float] = mapped_column(Float)
+    wall_time: Mapped[float] = mapped_column(Float)
+    __table_args__ = (
+        Index("ix_metrics_run_id_id", "run_id", "id"),  # "everything after id N" for live views
+        Index("ix_metrics_run_key_step", "run_id", "key", "step"),  # one curve
+    )
+
+
+class MetricSummary(Base):
+    """last / min / max per (run, key), kept current on every write so listings never scan metrics."""
+
+    __tablename__ = "metric_summary"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last: Mapped[float] = mapped_column(Float)
+    last_step: Mapped[int] = mapped_column(Integer)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kind: Mapped[str] = mapped_column(String(32))  # image | checkpoint | samples | stats | table | text
+    key: Mapped[str] = mapped_column(String(200), default="")
+    path: Mapped[str] = mapped_column(Text)
+    meta: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class SystemSample(Base):
+    __tablename__ = "system_samples"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=True)
+    host: Mapped[str] = mapped_column(String(200), default="")
+    time: Mapped[float] = mapped_column(Float)
+    cpu_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rss_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    gpu_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gpu_util: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gpu_mem_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    gpu_mem_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    gpu_temp: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gpu_power: Mapped[float | None] = mapped_column(Float, nullable=True)
+    __table_args__ = (Index("ix_system_samples_run_time", "run_id", "time"),)
+
+
+class Event(Base):
+    """Things a person should see about a run: crash reasons, warnings, resumes."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    time: Mapped[float] = mapped_column(Float)
+    level: Mapped[str] = mapped_column(String(16), default="info")  # info | warning | error
+    message: Mapped[str] = mapped_column(Text)

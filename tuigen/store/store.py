@@ -1,0 +1,320 @@
+"""The one way tuigen reads and writes its store.
+
+Writes are short transactions (BEGIN IMMEDIATE on SQLite); metric points arrive in batches
+and update the per-run summary in the same transaction, so listings and leaderboards read
+`metric_summary` and never scan `metrics`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import socket
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from sqlalchemy import case, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from . import models as m
+from .engine import WRITE, make_engine, resolve_url, runs_root, serialize, upsert_insert
+from .migrate import upgrade
+
+HOST = socket.gethostname()
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    id: int
+    key: str
+    step: int
+    value: float
+    wall_time: float
+
+
+class RunNotFound(LookupError):
+    pass
+
+
+class Store:
+    """A tuigen store at a database URL, its run folders under `runs_root`."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True):
+        self.url = resolve_url(url)
+        self.engine = make_engine(self.url)
+        self._writer = self.engine.execution_options(**WRITE)
+        self.runs_root = runs_root(self.url)
+        if migrate:
+            upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- sessions -------------------------------------------------------------------
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with Session(self._writer, expire_on_commit=False) as s, s.begin():
+            yield s
+
+    # -- runs -----------------------------------------------------------------------
+    def create_run(self, kind: str, config: dict | str, *, name: str = "", dataset: str = "",
+                   tags: Sequence[str] = (), project: str = "", parent_id: int | None = None,
+                   sweep_id: int | None = None, executor: str = "local", status: str = m.QUEUED,
+                   command: str | None = None, total_steps: int | None = None) -> m.Run:
+        cfg_text = config if isinstance(config, str) else json.dumps(config)
+        with self.write() as s:
+            run = m.Run(kind=kind, name=name, dataset=dataset, config=cfg_text, tags=",".join(tags),
+                        project=project, parent_id=parent_id, sweep_id=sweep_id, executor=executor,
+                        status=status, command=command, created_at=time.time(), host="", device="",
+                        step=0, total_steps=total_steps, run_dir="")
+            s.add(run)
+            s.flush()
+            run.name = run.name or f"{kind}-{run.id}"
+            run.run_dir = str(self.runs_root / str(run.id))
+        Path(run.run_dir).mkdir(parents=True, exist_ok=True)
+        return run
+
+    def get_run(self, run_id: int) -> m.Run:
+        with self.read() as s:
+            run = s.get(m.Run, run_id)
+        if run is None:
+            raise RunNotFound(f"no run with id {run_id} in {self.url}")
+        return run
+
+    def list_runs(self, *, kind: str | None = None, status: Sequence[str] | str | None = None,
+                  dataset: str | None = None, tag: str | None = None, project: str | None = None,
+                  sweep_id: int | None = None, limit: int | None = None,
+                  newest_first: bool = True) -> list[m.Run]:
+        q = select(m.Run)
+        if kind:
+            q = q.where(m.Run.kind == kind)
+        if status:
+            q = q.where(m.Run.status.in_([status] if isinstance(status, str) else list(status)))
+        if dataset:
+            q = q.where(m.Run.dataset == dataset)
+        if project:
+            q = q.where(m.Run.project == project)
+        if sweep_id is not None:
+            q = q.where(m.Run.sweep_id == sweep_id)
+        if tag:  # tags are comma-separated; match a whole tag
+            t = m.Run.tags
+            q = q.where(or_(t == tag, t.like(f"{tag},%"), t.like(f"%,{tag}"), t.like(f"%,{tag},%")))
+        q = q.order_by(m.Run.id.desc() if newest_first else m.Run.id)
+        if limit:
+            q = q.limit(limit)
+        with self.read() as s:
+            return list(s.scalars(q))
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        with self.write() as s:
+            s.execute(update(m.Run).where(m.Run.id == run_id).values(**fields))
+
+    def transition(self, run_id: int, to: str, *, when: Iterable[str] | None = None, **fields: Any) -> bool:
+        """Set status `to` only if the run is still in one of `when`; True if it changed.
+
+        The condition makes transitions race-free between a worker and a reaper.
+        """
+        q = update(m.Run).where(m.Run.id == run_id)
+        if when is not None:
+            q = q.where(m.Run.status.in_(list(when)))
+        with self.write() as s:
+            return s.execute(q.values(status=to, **fields)).rowcount == 1
+
+    def heartbeat(self, run_id: int, step: int | None = None) -> None:
+        values: dict[str, Any] = {"heartbeat_at": time.time()}
+        if step is not None:
+            values["step"] = step
+        self.update_run(run_id, **values)
+
+    def delete_run(self, run_id: int, *, files: bool = True) -> None:
+        run = self.get_run(run_id)
+        with self.write() as s:
+            for table in (m.Metric, m.MetricSummary, m.Artifact, m.SystemSample, m.Event):
+                s.execute(delete(table).where(table.run_id == run_id))
+            s.execute(update(m.Run).where(m.Run.parent_id == run_id).values(parent_id=None))
+            s.execute(delete(m.Run).where(m.Run.id == run_id))
+        if files and run.run_dir and Path(run.run_dir).is_dir():
+            shutil.rmtree(run.run_dir, ignore_errors=True)
+
+    def count_live(self, *, host: str | None = None, executor: str = "local") -> int:
+        q = select(func.count()).select_from(m.Run).where(
+            m.Run.status.in_(m.LIVE), m.Run.executor == executor)
+        if host is not None:
+            q = q.where(m.Run.host == host)
+        with self.read() as s:
+            return int(s.scalar(q) or 0)
+
+    def claim_queued(self, host: str, slots: int, *, executor: str = "local",
+                     devices: Sequence[str] = ()) -> list[m.Run]:
+        """Move the oldest queued runs into free slots on `host` (status -> starting).
+
+        Counting and claiming happen in one serialised write transaction, so two tuigen
+        processes scheduling at once never overfill the slots or start a run twice.
+        `devices` (e.g. cuda:0, cuda:1) are handed out one per run; empty means CPU.
+        """
+        with self.write() as s:
+            serialize(s.connection(), "schedule")
+            live = list(s.scalars(select(m.Run).where(
+                m.Run.status.in_(m.LIVE), m.Run.executor == executor, m.Run.host == host)))
+            free = slots - len(live)
+            if free <= 0:
+                return []
+            busy_devices = {r.device for r in live}
+            free_devices = [d for d in devices if d not in busy_devices]
+            sweep_live: dict[int, int] = {}
+            for r in live:
+                if r.sweep_id:
+                    sweep_live[r.sweep_id] = sweep_live.get(r.sweep_id, 0) + 1
+            limits = dict(s.execute(select(m.Sweep.id, m.Sweep.max_parallel)).all())
+            claimed = []
+            for run in s.scalars(select(m.Run).where(m.Run.status == m.QUEUED, m.Run.executor == executor)
+                                 .order_by(m.Run.id)):
+                if len(claimed) == free:
+                    break
+                if run.sweep_id and limits.get(run.sweep_id) and sweep_live.get(run.sweep_id, 0) >= limits[run.sweep_id]:
+                    continue
+                if devices and not free_devices:
+                    break
+                run.status, run.host, run.started_at = m.STARTING, host, time.time()
+                run.pid, run.proc_start, run.ended_at, run.error = None, None, None, None
+                run.device = free_devices.pop(0) if devices else "cpu"
+                if run.sweep_id:
+                    sweep_live[run.sweep_id] = sweep_live.get(run.sweep_id, 0) + 1
+                claimed.append(run)
+        return claimed
+
+    # -- metrics --------------------------------------------------------------------
+    def log_metrics(self, run_id: int, points: Sequence[tuple[str, int, float, float]]) -> int:
+        """Insert (key, step, value, wall_time) points and update the summary in one
+        transaction. NaN cannot be stored portably (SQLite reads it back as NULL), so NaN
+        points are dropped; returns how many were dropped so the caller can warn once."""
+        rows = [dict(run_id=run_id, key=k, step=int(st), value=float(v), wall_time=float(w))
+                for k, st, v, w in points if not math.isnan(v)]
+        dropped = len(points) - len(rows)
+        if not rows:
+            return dropped
+        with self.write() as s:
+            s.execute(insert(m.Metric), rows)
+            s.execute(*self._summary_upsert(s, run_id, rows))
+            last_step = max(r["step"] for r in rows)
+            s.execute(update(m.Run).where(m.Run.id == run_id, m.Run.step < last_step).values(step=last_step))
+        return dropped
+
+    def _summary_upsert(self, s: Session, run_id: int, rows: list[dict]):
+        batch: dict[str, dict] = {}
+        for r in rows:
+            b = batch.get(r["key"])
+            if b is None:
+                batch[r["key"]] = dict(run_id=run_id, key=r["key"], last=r["value"], last_step=r["step"],
+                                       min=r["value"], max=r["value"], count=1)
+                continue
+            if r["step"] >= b["last_step"]:
+                b["last"], b["last_step"] = r["value"], r["step"]
+            b["min"], b["max"], b["count"] = min(b["min"], r["value"]), max(b["max"], r["value"]), b["count"] + 1
+        t = m.MetricSummary.__table__
+        ins = upsert_insert(s.connection())(t)
+        ex = ins.excluded
+        stmt = ins.on_conflict_do_update(index_elements=[t.c.run_id, t.c.key], set_={
+            "last": case((ex.last_step >= t.c.last_step, ex.last), else_=t.c.last),
+            "last_step": case((ex.last_step >= t.c.last_step, ex.last_step), else_=t.c.last_step),
+            "min": case((ex.min < t.c.min, ex.min), else_=t.c.min),
+            "max": case((ex.max > t.c.max, ex.max), else_=t.c.max),
+            "count": t.c.count + ex.count,
+        })
+        return stmt, list(batch.values())
+
+    def metrics(self, run_id: int, key: str | None = None, *, after_id: int = 0,
+                limit: int | None = None) -> list[MetricPoint]:
+        """Points of a run in write order; `after_id` makes polling incremental."""
+        q = select(m.Metric.id, m.Metric.key, m.Metric.step, m.Metric.value, m.Metric.wall_time).where(
+            m.Metric.run_id == run_id, m.Metric.id > after_id)
+        if key:
+            q = q.where(m.Metric.key == key)
+        q = q.order_by(m.Metric.id)
+        if limit:
+            q = q.limit(limit)
+        with self.read() as s:
+            return [MetricPoint(*row) for row in s.execute(q)]
+
+    def summary(self, run_ids: int | Sequence[int]) -> dict:
+        """{key: MetricSummary} for one run, or {run_id: {key: MetricSummary}} for several."""
+        ids = [run_ids] if isinstance(run_ids, int) else list(run_ids)
+        out: dict[int, dict[str, m.MetricSummary]] = {i: {} for i in ids}
+        if ids:
+            with self.read() as s:
+                for row in s.scalars(select(m.MetricSummary).where(m.MetricSummary.run_id.in_(ids))):
+                    out[row.run_id][row.key] = row
+        return out[ids[0]] if isinstance(run_ids, int) else out
+
+    def truncate_metrics(self, run_id: int, after_step: int) -> int:
+        """Forget points logged after `after_step` (a resume rewinds to its checkpoint, so the
+        replayed steps are not stored twice) and rebuild that run's summary."""
+        with self.write() as s:
+            n = s.execute(delete(m.Metric).where(m.Metric.run_id == run_id, m.Metric.step > after_step)).rowcount
+            s.execute(delete(m.MetricSummary).where(m.MetricSummary.run_id == run_id))
+            rows = [dict(key=k, step=st, value=v) for k, st, v in s.execute(
+                select(m.Metric.key, m.Metric.step, m.Metric.value).where(m.Metric.run_id == run_id)
+                .order_by(m.Metric.id))]
+            if rows:
+                s.execute(*self._summary_upsert(s, run_id, rows))
+            s.execute(update(m.Run).where(m.Run.id == run_id).values(step=after_step))
+        return n
+
+    # -- artifacts, events, system samples ------------------------------------------
+    def add_artifact(self, run_id: int, kind: str, path: str | Path, *, key: str = "",
+                     step: int | None = None, meta: dict | None = None) -> int:
+        with self.write() as s:
+            a = m.Artifact(run_id=run_id, kind=kind, key=key, path=str(path), step=step,
+                           meta=json.dumps(meta or {}), created_at=time.time())
+            s.add(a)
+            s.flush()
+            return a.id
+
+    def artifacts(self, run_id: int, kind: str | None = None, key: str | None = None) -> list[m.Artifact]:
+        q = select(m.Artifact).where(m.Artifact.run_id == run_id)
+        if kind:
+            q = q.where(m.Artifact.kind == kind)
+        if key:
+            q = q.where(m.Artifact.key == key)
+        with self.read() as s:
+            return list(s.scalars(q.order_by(m.Artifact.id)))
+
+    def remove_artifacts(self, ids: Sequence[int]) -> None:
+        if ids:
+            with self.write() as s:
+                s.execute(delete(m.Artifact).where(m.Artifact.id.in_(list(ids))))
+
+    def add_event(self, run_id: int, message: str, level: str = "info") -> None:
+        with self.write() as s:
+            s.add(m.Event(run_id=run_id, message=message, level=level, time=time.time()))
+
+    def events(self, run_id: int) -> list[m.Event]:
+        with self.read() as s:
+            return list(s.scalars(select(m.Event).where(m.Event.run_id == run_id).order_by(m.Event.id)))
+
+    def add_system_samples(self, samples: Sequence[dict]) -> None:
+        if samples:
+            with self.write() as s:
+                s.execute(insert(m.SystemSample), [dict(host=HOST, **x) for x in samples])
+
+    def system_samples(self, run_id: int, since: float = 0.0) -> list[m.SystemSample]:
+        q = select(m.SystemSample).where(m.SystemSample.run_id == run_id, m.SystemSample.time > since)
+        with self.read() as s:
+            return list(s.scalars(q.order_by(m.SystemSample.id)))
+
+    # -- sweeps ---------------------------------------------------------------------
+    def create_sweep(self, name: str, kind: str, spec: dict, max_parallel: int | None = None) -> int:
+        with self.write() as s:
+            sw = m.Sweep(name=name, kind=kind, spec=json.dumps(spec), max_parallel=max_parallel,
+                         created_at=time.time())
+            s.add(sw)
+            s.flush()
+            return sw.id
