@@ -1,0 +1,55 @@
+"""What an experiment kind is, and the knobs every training kind shares.
+
+Kind modules declare their config at import time without torch (the CLI and the TUI read
+configs to build flags and forms); the training function is imported only in the worker.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..config import knob
+
+
+@dataclass(frozen=True)
+class Score:
+    """A metric a leaderboard ranks runs by."""
+
+    key: str
+    higher_is_better: bool
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class ExperimentKind:
+    name: str
+    config: type
+    entry: str  # "module:function" of run(cfg, ctx), imported in the worker only
+    summary: str
+    scores: tuple[Score, ...] = ()
+    demo: tuple[dict, ...] = ()  # small real configs for `tuigen demo`
+    resumable: bool = True
+    uses_torch: bool = True
+    progress_metric: str = "loss"  # the number `--follow` and the runs table show
+
+    def load(self) -> Callable[[Any, Any], Any]:
+        module, func = self.entry.split(":")
+        return getattr(importlib.import_module(module), func)
+
+
+def device_rule(v: str) -> str | None:
+    if v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit()) or v == "mps":
+        return None
+    return f"expected auto, cpu, cuda or cuda:N, got {v!r}"
+
+
+@dataclass
+class Runtime:
+    """Knobs every training kind has; they come last in --help."""
+
+    seed: int = knob(0, "random seed for weights, batches and sampling", ge=0, group="runtime")
+    device: str = knob("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N", check=device_rule,
+                       group="runtime")
+    precision: str = knob("auto", "mixed precision on GPU: auto (bf16 where supported), fp32, bf16, fp16; "
+                          "CPU always trains in fp32", choices=("auto", "fp32", "bf16", "fp16"), group="runtime")

@@ -1,0 +1,44 @@
+"""Torch helpers shared by training kinds: mixed precision, data on the device, batches.
+Imported by kinds' run functions only (inside the worker)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for fp32. Mixed precision is a GPU feature here."""
+    if device.type != "cuda" or precision == "fp32":
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """fp16 needs loss scaling; bf16 and fp32 do not."""
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A whole (small) dataset onto the device once, through pinned memory on CUDA."""
+    t = torch.from_numpy(np.ascontiguousarray(array))
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t
+
+
+def to_float(images_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1], the range every model here works in."""
+    return images_u8.float().div_(127.5).sub_(1.0)
+
+
+def batch_generator(seed: int) -> torch.Generator:
+    """Batch order has its own RNG so it can be saved and resumed exactly."""
+    return torch.Generator(device="cpu").manual_seed(seed)

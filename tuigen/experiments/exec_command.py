@@ -1,0 +1,76 @@
+"""`exec`: any command as a recorded run (`tuigen exec -- python train.py ...`).
+
+Its output goes to the run's log, and `key=value` / `key: value` numbers in it become
+metrics. A `step`, `iter`, `iteration` or `epoch` number on the same line sets the step.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from ..config import knob
+from .base import ExperimentKind
+
+NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
+PAIR = re.compile(rf"(?<![\w./:@-])([A-Za-z_][\w./-]*)\s*[=:]\s*({NUMBER})(?![\w.])", re.IGNORECASE)
+STEP_KEYS = ("step", "iter", "iteration", "epoch", "global_step")
+
+
+def parse_metrics(line: str) -> tuple[dict[str, float], int | None]:
+    """The numbers on one output line, and the step it names (if any)."""
+    found = {k: float(v) for k, v in PAIR.findall(line)}
+    step = next((int(found.pop(k)) for k in STEP_KEYS if k in found), None)
+    return found, step
+
+
+@dataclass
+class ExecConfig:
+    command: str = knob("", "the command line to run (shell syntax)",
+                        check=lambda v: None if v.strip() else "a command is required")
+    cwd: str = knob("", "folder to run it in (default: where tuigen was started)")
+
+
+def run(cfg: ExecConfig, ctx) -> None:
+    proc = subprocess.Popen(cfg.command, shell=True, cwd=cfg.cwd or None, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1)
+    threading.Thread(target=_stop_when_asked, args=(ctx, proc), daemon=True).start()
+    counter = 0
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        values, step = parse_metrics(line)
+        if values:
+            counter = step if step is not None else counter + 1
+            ctx.step = max(ctx.step, counter)
+            ctx.log(values, counter)
+    code = proc.wait()
+    if code != 0 and not ctx.should_stop:
+        raise RuntimeError(f"command exited with code {code}: {cfg.command}")
+
+
+def _stop_when_asked(ctx, proc: subprocess.Popen) -> None:
+    while proc.poll() is None:
+        if ctx.should_stop:
+            proc.terminate()
+            return
+        time.sleep(0.2)
+
+
+_DEMO = ("import math, time\n"
+         "for i in range(1, 61):\n"
+         "    print(f'step={i} loss={math.exp(-i / 20):.4f} acc={1 - math.exp(-i / 15):.3f}', flush=True)\n"
+         "    time.sleep(0.25)\n")
+
+KIND = ExperimentKind(
+    name="exec",
+    config=ExecConfig,
+    entry="tuigen.experiments.exec_command:run",
+    summary="run any command as a recorded run; key=value numbers in its output become metrics",
+    demo=({"command": f"{sys.executable} -c \"{_DEMO}\""},),
+    resumable=False,
+    uses_torch=False,
+)

@@ -1,0 +1,1 @@
+"""Plain torch nn.Modules and samplers. Knows nothing of the store or the runner."""

@@ -1,0 +1,140 @@
+"""What an experiment kind's `run(cfg, ctx)` is given: logging, images, the step loop and the
+stop flag (`Context`), plus the device and checkpoints for torch kinds (`TorchContext`).
+
+Lives in the worker process. Torch is imported only when a TorchContext is made, so a
+command run by `tuigen exec` starts without paying for it."""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..store import Store
+from .recorder import Recorder
+
+KEEP_CHECKPOINTS = 3
+
+
+def pick_device(spec: str = "auto"):
+    import torch
+
+    """'auto' takes the GPU the launcher assigned (CUDA_VISIBLE_DEVICES) if any, else CPU."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {spec} was asked for, but no CUDA GPU is visible to this process")
+    return dev
+
+
+class Context(Recorder):
+    def __init__(self, store: Store, run_id: int, run_dir: str | Path, cfg: Any, *,
+                 gpu_hint: int | None = None, stop: threading.Event | None = None):
+        super().__init__(store, run_id, run_dir, gpu_hint=gpu_hint)
+        self.cfg = cfg
+        self.total: int | None = None
+        self._stop_requested = stop or threading.Event()  # the worker's signal handlers set it
+
+    # -- stopping -------------------------------------------------------------------
+    @property
+    def should_stop(self) -> bool:
+        """True once the run was asked to stop (SIGTERM/SIGINT): save a checkpoint and return."""
+        return self._stop_requested.is_set()
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    def steps(self, start: int, total: int) -> Iterator[int]:
+        """Yield step numbers start+1 .. total, with `ctx.step` set to the one being run.
+
+        A stop request is honoured between steps, so when the loop ends early `ctx.step`
+        is the last completed step: the one to checkpoint."""
+        self.set_total(total)
+        self.step = start
+        for s in range(start + 1, total + 1):
+            if self.should_stop:
+                return
+            self.step = s
+            yield s
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        self.store.update_run(self.run_id, total_steps=total)
+
+
+class TorchContext(Context):
+    """A Context with the run's torch device and atomic, resumable checkpoints."""
+
+    def __init__(self, store: Store, run_id: int, run_dir: str | Path, cfg: Any, *,
+                 device: Any = None, gpu_hint: int | None = None, stop: threading.Event | None = None):
+        super().__init__(store, run_id, run_dir, cfg, gpu_hint=gpu_hint, stop=stop)
+        self.device = device or pick_device(getattr(cfg, "device", "auto"))
+        self.checkpoint_dir = self.run_dir / "checkpoints"
+
+    # -- checkpoints ----------------------------------------------------------------
+    def save_checkpoint(self, state: dict, step: int | None = None) -> Path:
+        """Write state (with RNG states and the step added) atomically as ckpt-<step>.pt;
+        keep the newest few."""
+        from . import checkpoint as ckpt
+
+        step = self.step if step is None else step
+        self.flush()  # metrics up to this step are in the store before the checkpoint claims them
+        state = {**state, "step": step, "rng": ckpt.capture_rng()}
+        path = ckpt.save_atomic(state, self.checkpoint_dir / f"ckpt-{step:07d}.pt")
+        same = [a.id for a in self.store.artifacts(self.run_id, kind="checkpoint") if a.path == str(path)]
+        self.store.remove_artifacts(same)  # saved again at the same step: one row, the new file
+        self.store.add_artifact(self.run_id, "checkpoint", path, key="checkpoint", step=step)
+        self._prune_checkpoints()
+        return path
+
+    def _prune_checkpoints(self) -> None:
+        arts = self.store.artifacts(self.run_id, kind="checkpoint")
+        old = sorted(arts, key=lambda a: (a.step or 0, a.id))[:-KEEP_CHECKPOINTS]
+        for a in old:
+            Path(a.path).unlink(missing_ok=True)
+        self.store.remove_artifacts([a.id for a in old])
+
+    def latest_checkpoint(self) -> Path | None:
+        found = sorted(self.checkpoint_dir.glob("ckpt-*.pt"), key=_step_of)
+        return found[-1] if found else None
+
+    def load_checkpoint(self, path: str | Path | None = None) -> dict | None:
+        """The latest checkpoint's state (RNG restored), or None for a fresh run.
+
+        Resuming rewinds the run to the checkpoint's step: metric points logged after it
+        are dropped, because the steps after it will be run and logged again.
+        """
+        from . import checkpoint as ckpt
+
+        if self.checkpoint_dir.exists():
+            ckpt.clean_temp_files(self.checkpoint_dir)
+        path = Path(path) if path else self.latest_checkpoint()
+        if path is None:
+            return None
+        state = ckpt.load(path, map_location=self.device)
+        step = int(state["step"])
+        ckpt.restore_rng(_to_cpu(state["rng"]))
+        dropped = self.store.truncate_metrics(self.run_id, after_step=step)
+        self.step = step
+        self.event(f"resumed from checkpoint at step {step}" + (f" ({dropped} later points replaced)" if dropped else ""))
+        return state
+
+
+def _step_of(p: Path) -> int:
+    m = re.search(r"(\d+)", p.stem)
+    return int(m.group(1)) if m else -1
+
+
+def _to_cpu(rng: dict) -> dict:
+    """RNG states must be CPU byte tensors even when the checkpoint was mapped to a GPU."""
+    out = dict(rng)
+    out["torch"] = rng["torch"].cpu()
+    if "cuda" in rng:
+        out["cuda"] = [t.cpu() for t in rng["cuda"]]
+    return out
+
+
+def threads_for_worker() -> int:
+    return max(1, int(os.environ.get("TUIGEN_THREADS", "0")) or (os.cpu_count() or 1))

@@ -1,0 +1,41 @@
+"""Start a worker process that outlives the terminal that started it.
+
+The worker gets its own session (no SIGHUP when the SSH session closes), its output goes to
+runs/<id>/output.log, and stdin is /dev/null. If the launcher stays alive (the TUI), a daemon
+thread reaps the child so it never lingers as a zombie.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from ..store import Store
+from .process import start_time
+
+LOG_NAME = "output.log"
+
+
+def worker_command(run_id: int, db_url: str) -> list[str]:
+    return [sys.executable, "-m", "tuigen.runner.worker", str(run_id), "--db", db_url]
+
+
+def spawn_worker(store: Store, run_id: int, run_dir: str | Path, *, device: str = "cpu",
+                 threads: int | None = None) -> int:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if device.startswith("cuda:"):
+        env["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]  # the worker sees only its GPU
+    if threads:
+        env["TUIGEN_THREADS"] = str(threads)
+    with open(run_dir / LOG_NAME, "ab") as log:
+        proc = subprocess.Popen(worker_command(run_id, store.url), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                                close_fds=True)
+    threading.Thread(target=proc.wait, name=f"reap-worker-{proc.pid}", daemon=True).start()
+    # Record who runs it now: the reaper can tell a worker that died before its first write.
+    store.update_run(run_id, pid=proc.pid, proc_start=start_time(proc.pid))
+    return proc.pid

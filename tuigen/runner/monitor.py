@@ -1,0 +1,100 @@
+"""System samples for the live views: CPU and RSS of a run's process tree (psutil) and the
+GPUs it uses (nvidia-ml-py). No GPU, no driver, or no permission simply means no GPU rows."""
+from __future__ import annotations
+
+import time
+
+import psutil
+
+from .process import tree
+
+
+class _Nvml:
+    """Lazily initialised NVML; `ok` is False wherever there is no usable NVIDIA driver."""
+
+    def __init__(self) -> None:
+        self.ok = False
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self.nv = pynvml
+            self.ok = True
+        except Exception:
+            pass
+
+    def count(self) -> int:
+        try:
+            return self.nv.nvmlDeviceGetCount() if self.ok else 0
+        except Exception:
+            return 0
+
+    def sample(self, index: int) -> dict:
+        nv = self.nv
+        h = nv.nvmlDeviceGetHandleByIndex(index)
+        out: dict = {"gpu_index": index}
+        for name, read in (
+            ("gpu_util", lambda: float(nv.nvmlDeviceGetUtilizationRates(h).gpu)),
+            ("gpu_mem_used", lambda: int(nv.nvmlDeviceGetMemoryInfo(h).used)),
+            ("gpu_mem_total", lambda: int(nv.nvmlDeviceGetMemoryInfo(h).total)),
+            ("gpu_temp", lambda: float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))),
+            ("gpu_power", lambda: nv.nvmlDeviceGetPowerUsage(h) / 1000.0),
+        ):
+            try:  # some fields are unsupported on some boards; keep the rest
+                out[name] = read()
+            except Exception:
+                out[name] = None
+        return out
+
+    def pids_on(self, index: int) -> set[int]:
+        nv = self.nv
+        try:
+            h = nv.nvmlDeviceGetHandleByIndex(index)
+            return {p.pid for p in nv.nvmlDeviceGetComputeRunningProcesses(h)}
+        except Exception:
+            return set()
+
+
+_nvml: _Nvml | None = None
+
+
+def nvml() -> _Nvml:
+    global _nvml
+    if _nvml is None:
+        _nvml = _Nvml()
+    return _nvml
+
+
+def gpu_count() -> int:
+    return nvml().count()
+
+
+class ProcessMonitor:
+    """Samples one run's process tree and the GPUs that tree uses."""
+
+    def __init__(self, pid: int, run_id: int | None, gpu_hint: int | None = None):
+        self.pid, self.run_id, self.gpu_hint = pid, run_id, gpu_hint
+        self._procs: dict[int, psutil.Process] = {}
+
+    def sample(self) -> list[dict]:
+        now = time.time()
+        procs = tree(self.pid)
+        cpu, rss = 0.0, 0
+        for p in procs:
+            known = self._procs.setdefault(p.pid, p)  # keep the object: cpu_percent needs its last call
+            try:
+                cpu += known.cpu_percent(None)
+                rss += known.memory_info().rss
+            except psutil.Error:
+                pass
+        base = {"run_id": self.run_id, "time": now, "cpu_percent": cpu, "rss_bytes": rss}
+        rows = [base]
+        nv = nvml()
+        if nv.ok:
+            pids = {p.pid for p in procs}
+            used = [i for i in range(nv.count()) if nv.pids_on(i) & pids]
+            if not used and self.gpu_hint is not None:
+                used = [self.gpu_hint]
+            for i in used:
+                rows.append({"run_id": self.run_id, "time": now, **nv.sample(i)})
+        return rows

@@ -1,0 +1,109 @@
+"""Recording a run from inside the process that executes it.
+
+Shared by the worker (built-in kinds) and `tuigen.init` (any script): metric points are
+buffered and written in batches; a background thread flushes, heartbeats and samples the
+process tree's CPU/RSS and GPUs every few seconds.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..store import Store
+from ..viz.images import save_png
+from .monitor import ProcessMonitor
+
+FLUSH_EVERY_S = 1.0  # a point reaches the store (and the TUI) within about this long
+FLUSH_AT_POINTS = 2000
+HEARTBEAT_S = 5.0
+SYSTEM_SAMPLE_S = 5.0
+
+
+class Recorder:
+    def __init__(self, store: Store, run_id: int, run_dir: str | Path, *, gpu_hint: int | None = None):
+        self.store, self.run_id, self.run_dir = store, run_id, Path(run_dir)
+        self.step = 0
+        self._buf: list[tuple[str, int, float, float]] = []
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._nan_warned: set[str] = set()
+        self._stop = threading.Event()
+        self._monitor = ProcessMonitor(os.getpid(), run_id, gpu_hint)
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._background, name="tuigen-recorder", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+        self.flush()
+
+    def _background(self) -> None:
+        next_sample = 0.0
+        while not self._stop.wait(min(FLUSH_EVERY_S, HEARTBEAT_S)):
+            try:
+                self.flush()
+                self.store.heartbeat(self.run_id)
+                if time.monotonic() >= next_sample:
+                    next_sample = time.monotonic() + SYSTEM_SAMPLE_S
+                    self.store.add_system_samples(self._monitor.sample())
+            except Exception as e:  # a busy or briefly unreachable store must not kill training
+                print(f"tuigen: background write failed, will retry: {e}", flush=True)
+
+    # -- metrics --------------------------------------------------------------------
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Record scalar metrics at `step` (default: the current step)."""
+        step = self.step if step is None else int(step)
+        now = time.time()
+        with self._lock:
+            for k, v in metrics.items():
+                self._buf.append((k, step, _scalar(k, v), now))
+            due = len(self._buf) >= FLUSH_AT_POINTS or time.monotonic() - self._last_flush >= FLUSH_EVERY_S
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            points, self._buf = self._buf, []
+            self._last_flush = time.monotonic()
+            if not points:
+                return
+            try:
+                self.store.log_metrics(self.run_id, points)
+            except Exception:
+                self._buf = points + self._buf  # keep them for the next try
+                raise
+        for k in {p[0] for p in points if math.isnan(p[2])} - self._nan_warned:
+            self._nan_warned.add(k)
+            self.event(f"metric '{k}' was NaN (first at step {min(p[1] for p in points if p[0] == k)}); "
+                       "NaN points are not stored", "warning")
+
+    # -- pictures and events --------------------------------------------------------
+    def log_image(self, key: str, image: Any, step: int | None = None, *, nrow: int | None = None,
+                  meta: dict | None = None) -> Path:
+        """Save an image (or a batch as a grid) as images/<key>-<step>.png and record it."""
+        step = self.step if step is None else int(step)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+        path = save_png(image, self.run_dir / "images" / f"{safe}-{step:07d}.png", nrow=nrow)
+        self.store.add_artifact(self.run_id, "image", path, key=key, step=step, meta=meta)
+        return path
+
+    def event(self, message: str, level: str = "info") -> None:
+        self.store.add_event(self.run_id, message, level)
+
+
+def _scalar(key: str, v: Any) -> float:
+    if hasattr(v, "item"):  # torch / numpy scalars
+        v = v.item()
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"metric '{key}' must be a number, got {type(v).__name__}") from None

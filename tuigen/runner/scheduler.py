@@ -1,0 +1,46 @@
+"""The local queue: runs beyond the concurrency limit wait as `queued` and start when a slot
+frees. Every tuigen process schedules (the CLI after a launch, a worker as it exits, the
+TUI on its poll), so the queue drains whether or not a terminal is open."""
+from __future__ import annotations
+
+import os
+
+from ..store import HOST, Store
+from .launcher import spawn_worker
+from .monitor import gpu_count
+from .reaper import reconcile
+
+
+def local_slots() -> tuple[int, list[str]]:
+    """(how many runs may run at once here, the GPU devices to hand out).
+
+    A slot per GPU; without GPUs a CPU budget of one run per two cores, each run getting
+    its share of the cores as torch threads. TUIGEN_SLOTS overrides the count.
+    """
+    n_gpu = gpu_count()
+    devices = [f"cuda:{i}" for i in range(n_gpu)]
+    env = os.environ.get("TUIGEN_SLOTS")
+    if env:
+        return max(1, int(env)), devices
+    if n_gpu:
+        return n_gpu, devices
+    return max(1, (os.cpu_count() or 1) // 2), []
+
+
+def threads_per_run(slots: int) -> int:
+    return max(1, (os.cpu_count() or 1) // slots)
+
+
+def schedule(store: Store) -> list[int]:
+    """Reconcile, then start as many queued runs as there are free local slots."""
+    reconcile(store)
+    slots, devices = local_slots()
+    started = []
+    for run in store.claim_queued(HOST, slots, devices=devices):
+        try:
+            spawn_worker(store, run.id, run.run_dir, device=run.device,
+                         threads=None if run.device.startswith("cuda") else threads_per_run(slots))
+            started.append(run.id)
+        except OSError as e:
+            store.transition(run.id, "failed", when=["starting"], error=f"could not start the worker: {e}")
+    return started

@@ -1,0 +1,121 @@
+"""Log from any script: the run shows up in tuigen like a built-in one.
+
+    import tuigen
+    run = tuigen.init(project="cats", config={"lr": 1e-4})
+    for i in range(steps):
+        run.log({"loss": loss}, step=i)
+    run.log_image("samples", grid, step=i)
+    run.finish()
+
+Crash-safe: an exception that ends the script marks the run failed (with its traceback);
+a script killed outright is found dead by the reaper and marked crashed.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Mapping
+
+from .runner.process import start_time
+from .runner.recorder import Recorder
+from .store import COMPLETED, FAILED, HOST, KILLED, RUNNING, Store
+
+
+class Run:
+    """A run recorded by the script that executes it (executor 'inline')."""
+
+    def __init__(self, store: Store, run_id: int, run_dir: str):
+        self.id = run_id
+        self._store = store
+        self._rec = Recorder(store, run_id, run_dir)
+        self._rec.start()
+        self._finished = False
+        self._lock = threading.Lock()
+        self._auto_step = 0
+
+    @property
+    def dir(self) -> str:
+        return str(self._rec.run_dir)
+
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Record scalars. Without `step`, each call is the next step (0, 1, 2, ...)."""
+        if step is None:
+            step, self._auto_step = self._auto_step, self._auto_step + 1
+        else:
+            self._auto_step = int(step) + 1
+        self._rec.step = max(self._rec.step, int(step))
+        self._rec.log(metrics, step)
+
+    def log_image(self, key: str, image: Any, step: int | None = None, **kw: Any) -> str:
+        return str(self._rec.log_image(key, image, self._rec.step if step is None else step, **kw))
+
+    def set_total(self, total_steps: int) -> None:
+        """Let progress bars show an ETA."""
+        self._store.update_run(self.id, total_steps=int(total_steps))
+
+    def event(self, message: str, level: str = "info") -> None:
+        self._rec.event(message, level)
+
+    def finish(self, status: str = COMPLETED, error: str | None = None) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        self._rec.close()
+        self._store.transition(self.id, status, when=[RUNNING], ended_at=time.time(), error=error)
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc is None:
+            self.finish()
+        elif isinstance(exc, KeyboardInterrupt):
+            self.finish(KILLED, "interrupted")
+        else:
+            self.finish(FAILED, "".join(traceback.format_exception(exc_type, exc, tb)))
+
+
+_active: list[Run] = []
+
+
+def init(project: str = "", name: str = "", config: Mapping[str, Any] | None = None, *,
+         db: str | None = None, tags: tuple[str, ...] | list[str] = (), kind: str = "script",
+         dataset: str = "") -> Run:
+    """Start recording a run in the store (`db`, TUIGEN_DB or ./runs.db)."""
+    store = Store(db)
+    cfg = dict(config or {})
+    rec = store.create_run(kind, json.dumps(cfg, default=str), name=name, project=project, tags=tags,
+                           dataset=dataset or str(cfg.get("dataset", "")), executor="inline",
+                           status=RUNNING, command=" ".join(sys.argv))
+    store.update_run(rec.id, pid=os.getpid(), proc_start=start_time(), host=HOST,
+                     started_at=time.time(), heartbeat_at=time.time())
+    run = Run(store, rec.id, rec.run_dir)
+    _active.append(run)
+    return run
+
+
+def _finish_at_exit() -> None:
+    exc = getattr(sys, "last_value", None)  # set when an uncaught exception ended the script
+    for run in _active:
+        if exc is not None:
+            run.finish(FAILED, "".join(traceback.format_exception(exc)))
+        else:
+            run.finish()
+
+
+_previous_hook = sys.excepthook
+
+
+def _excepthook(exc_type, exc, tb):
+    sys.last_type, sys.last_value, sys.last_traceback = exc_type, exc, tb
+    _previous_hook(exc_type, exc, tb)
+
+
+sys.excepthook = _excepthook
+atexit.register(_finish_at_exit)

@@ -1,0 +1,66 @@
+"""Turn what a training loop holds (torch tensors in [-1, 1] or [0, 1], numpy arrays, PIL
+images) into PNG files. Torch is never imported here: tensors are read by duck typing, so
+`tuigen.init` users without torch can log numpy images too."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+
+def _as_numpy(img: Any) -> np.ndarray:
+    if isinstance(img, Image.Image):
+        a = np.asarray(img)
+        return a[..., None] if a.ndim == 2 else a  # H,W,C
+    if hasattr(img, "detach"):  # a torch tensor, channels first
+        img = img.detach().float().cpu().numpy()
+        if img.ndim == 3:
+            img = img.transpose(1, 2, 0)
+        elif img.ndim == 4:
+            img = img.transpose(0, 2, 3, 1)
+    return np.asarray(img)
+
+
+def to_uint8(img: Any) -> np.ndarray:
+    """H,W,C (or N,H,W,C) uint8. Floats are read as [-1, 1] when any value is negative,
+    else [0, 1] — the two conventions training code uses."""
+    a = _as_numpy(img)
+    if a.dtype == np.uint8:
+        return a
+    a = a.astype(np.float32)
+    if a.min(initial=0.0) < 0:
+        a = (a + 1.0) / 2.0
+    return (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def image_grid(images: Any, nrow: int | None = None, pad: int = 2) -> np.ndarray:
+    """N images (N,H,W,C / N,C,H,W tensor) tiled into one H',W',C array, nrow per row."""
+    a = to_uint8(images)
+    if a.ndim == 3:
+        return a
+    n, h, w, c = a.shape
+    nrow = nrow or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / nrow))
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, np.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[y:y + h, x:x + w] = a[i]
+    return grid
+
+
+def save_png(img: Any, path: str | Path, nrow: int | None = None) -> Path:
+    """Write one image or a grid of a batch atomically (a viewer never reads half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    a = image_grid(img, nrow=nrow)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    Image.fromarray(a).save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path
