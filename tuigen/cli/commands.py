@@ -1,0 +1,350 @@
+"""What each `tuigen` verb does. Every verb first reconciles the store with reality
+(dead workers -> crashed) and starts queued runs that have a free slot."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .. import config as schema
+from ..experiments import KINDS, get_kind
+from ..runner.reaper import log_tail, reconcile
+from ..runner.scheduler import schedule
+from ..store import ACTIVE, KILLED, LIVE, QUEUED, RESUMABLE, STARTING, Store
+from .format import STATUS_STYLE, duration, number, progress, run_dict
+from .main import UsageError
+
+out = Console(highlight=False)
+
+
+def dispatch(args, parser) -> int:
+    if args.command in (None, "ui"):
+        return cmd_ui(_open(args), once=getattr(args, "once", False) or not sys.stdout.isatty())
+    handler = globals()["cmd_" + args.command]
+    return handler(_open(args), args)
+
+
+def _open(args) -> Store:
+    store = Store(args.db)
+    maintain(store)
+    return store
+
+
+def maintain(store: Store) -> None:
+    """Reconcile dead workers, then start queued runs if any wait."""
+    reconcile(store)
+    if store.list_runs(status=QUEUED, limit=1):
+        schedule(store)
+
+
+# -- launching ------------------------------------------------------------------------
+def launch(store: Store, kind_name: str, values: dict, *, name: str = "", tags=(), parent_id=None,
+           base=None) -> int:
+    """Validate a config, record a queued run, and start it if a slot is free."""
+    kind = get_kind(kind_name)
+    cfg = schema.build(kind.config, values, base=base)
+    dataset = getattr(cfg, "dataset", "")
+    if dataset.startswith("folder:"):  # store the absolute path: the worker may run elsewhere
+        dataset = "folder:" + str(Path(dataset[7:]).expanduser().resolve())
+        cfg.dataset = dataset
+    run = store.create_run(kind.name, schema.to_json(cfg), name=name, dataset=dataset, tags=tags,
+                           parent_id=parent_id, total_steps=getattr(cfg, "train_num_steps", None))
+    schedule(store)
+    return run.id
+
+
+def _report_new(store: Store, run_id: int, args, verb: str = "started") -> int:
+    run = store.get_run(run_id)
+    if getattr(args, "json", False):
+        print(json.dumps(run_dict(run)))
+    else:
+        where = "waiting for a free slot" if run.status == QUEUED else f"pid {run.pid or '?'}"
+        out.print(f"run [bold]{run_id}[/] {verb} ({run.kind}, {where}); log: {run.run_dir}/output.log")
+    if getattr(args, "follow", False):
+        from .follow import follow
+
+        return follow(store, run_id, out)
+    return 0
+
+
+def cmd_run(store: Store, args) -> int:
+    run_id = launch(store, args.kind, schema.values_from_args(args), name=args.name, tags=args.tag)
+    return _report_new(store, run_id, args)
+
+
+def cmd_clone(store: Store, args) -> int:
+    src = store.get_run(args.run_id)
+    kind = get_kind(src.kind)
+    import argparse
+
+    p = argparse.ArgumentParser(prog=f"tuigen clone {args.run_id}", description=f"options of kind {kind.name}")
+    schema.add_arguments(p, kind.config)
+    p.add_argument("--name", default="")
+    p.add_argument("--tag", action="append", default=[])
+    p.add_argument("--follow", "-f", action="store_true")
+    p.add_argument("--json", action="store_true")
+    overrides = p.parse_args(args.overrides)
+    base = schema.from_json(kind.config, src.config)
+    run_id = launch(store, kind.name, schema.values_from_args(overrides), name=overrides.name,
+                    tags=overrides.tag or [t for t in src.tags.split(",") if t], parent_id=src.id, base=base)
+    return _report_new(store, run_id, overrides, verb=f"cloned from run {src.id}")
+
+
+def cmd_resume(store: Store, args) -> int:
+    run = store.get_run(args.run_id)
+    kind = get_kind(run.kind)
+    if not kind.resumable:
+        raise UsageError(f"run {run.id} is of kind '{run.kind}', which cannot resume; "
+                         f"use tuigen clone {run.id} to start it again")
+    if run.status not in RESUMABLE:
+        raise UsageError(f"run {run.id} is {run.status}; only {', '.join(RESUMABLE)} runs can resume")
+    if not store.transition(run.id, QUEUED, when=RESUMABLE, error=None, ended_at=None, pid=None, proc_start=None):
+        raise UsageError(f"run {run.id} changed state meanwhile; try again")
+    store.add_event(run.id, "resume requested")
+    schedule(store)
+    return _report_new(store, run.id, args, verb="resumed")
+
+
+def cmd_exec(store: Store, args) -> int:
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise UsageError("exec needs a command after --, e.g. tuigen exec -- python train.py")
+    command = shlex.join(argv)
+    run_id = launch(store, "exec", {"command": command, "cwd": args.cwd or os.getcwd()},
+                    name=args.name or Path(argv[0]).name, tags=args.tag)
+    return _report_new(store, run_id, args)
+
+
+def cmd_demo(store: Store, args) -> int:
+    if args.if_empty and store.list_runs(limit=1):
+        return 0
+    ids = []
+    for kind in KINDS.values():
+        for values in kind.demo:
+            ids.append(launch(store, kind.name, dict(values), name=f"demo-{kind.name}-{len(ids) + 1}", tags=["demo"]))
+    if args.json:
+        print(json.dumps(ids))
+    else:
+        out.print(f"started {len(ids)} demo runs ({', '.join(map(str, ids))}); runs beyond the free slots wait "
+                  "in the queue and start on their own. Watch them: tuigen")
+    return 0
+
+
+def cmd_kill(store: Store, args) -> int:
+    for run_id in args.run_ids:
+        run = store.get_run(run_id)
+        if run.status == QUEUED and store.transition(run_id, KILLED, when=[QUEUED], ended_at=time.time(),
+                                                     error="killed while queued"):
+            out.print(f"run {run_id} removed from the queue")
+        elif run.status in (QUEUED, STARTING) and store.transition(
+                run_id, KILLED, when=[QUEUED, STARTING], ended_at=time.time(), error="killed before it started"):
+            # Its worker is still starting up: it reads this state and exits instead of training.
+            out.print(f"run {run_id} stopped before it started")
+        elif (run := store.get_run(run_id)).status not in LIVE:
+            out.print(f"run {run_id} is {run.status}")
+        elif run.pid is None:
+            raise UsageError(f"run {run_id} has no process recorded yet; try again in a moment")
+        else:
+            _signal_run(store, run, signal.SIGKILL if args.force else signal.SIGTERM)
+    if args.wait:
+        _wait_stopped(store, args.run_ids, args.wait)
+    return 0
+
+
+def _signal_run(store: Store, run, sig) -> None:
+    from ..runner.process import is_alive
+
+    if not is_alive(run.pid, run.proc_start):
+        reconcile(store)
+        out.print(f"run {run.id}: its process is gone; marked {store.get_run(run.id).status}")
+        return
+    try:  # the worker leads its own session: signal the whole group (it may have children)
+        os.killpg(run.pid, sig) if run.executor == "local" else os.kill(run.pid, sig)
+    except ProcessLookupError:
+        pass
+    if sig == signal.SIGKILL:
+        store.transition(run.id, KILLED, when=LIVE, ended_at=time.time(), error="killed with SIGKILL (no checkpoint)")
+        out.print(f"run {run.id} killed")
+    else:
+        out.print(f"run {run.id}: asked to stop (it saves a checkpoint first)")
+
+
+def _wait_stopped(store: Store, ids, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reconcile(store)  # a worker that died on the signal is recorded, not waited for
+        if all(store.get_run(i).status not in ACTIVE for i in ids):
+            return
+        time.sleep(0.2)
+
+
+def cmd_rm(store: Store, args) -> int:
+    runs = [store.get_run(i) for i in args.run_ids]
+    active = [r for r in runs if r.status in ACTIVE]
+    if active and not args.force:
+        raise UsageError(f"run {active[0].id} is {active[0].status}; kill it first or pass --force")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("rm asks for confirmation; pass --yes when not at a terminal")
+        answer = input(f"delete {len(runs)} run(s) {', '.join(str(r.id) for r in runs)} and their files? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            out.print("nothing deleted")
+            return 1
+    for r in active:
+        _signal_run(store, r, signal.SIGKILL)
+    for r in runs:
+        store.delete_run(r.id)
+    out.print(f"deleted {len(runs)} run(s)")
+    return 0
+
+
+# -- looking ----------------------------------------------------------------------------
+def _runs_table(store: Store, runs) -> Table:
+    summaries = store.summary([r.id for r in runs])
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("id", "name", "kind", "dataset", "status", "step", "loss", "score", "time", "device"):
+        t.add_column(col, justify="right" if col in ("id", "step", "loss", "score") else "left")
+    for r in runs:
+        kind = KINDS.get(r.kind)
+        s = summaries.get(r.id, {})
+        metric = s.get(kind.progress_metric if kind else "loss")
+        score = ""
+        if kind and kind.scores and kind.scores[0].key in s:
+            sc, val = kind.scores[0], s[kind.scores[0].key]
+            score = f"{sc.label or sc.key} {number(val.max if sc.higher_is_better else val.min)}"
+        t.add_row(str(r.id), r.name, r.kind, r.dataset or "-", f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
+                  progress(r), number(metric.last) if metric else "-", score, duration(r), r.device or "-")
+    return t
+
+
+def cmd_ls(store: Store, args) -> int:
+    runs = store.list_runs(kind=args.kind, status=args.status, dataset=args.dataset, tag=args.tag,
+                           limit=args.limit or None)
+    if args.json:
+        sums = store.summary([r.id for r in runs])
+        print(json.dumps([run_dict(r, sums[r.id]) for r in runs], default=str))
+    elif not runs:
+        out.print("no runs yet: start one with `tuigen run KIND` or `tuigen demo`")
+    else:
+        out.print(_runs_table(store, runs))
+    return 0
+
+
+def cmd_show(store: Store, args) -> int:
+    run = store.get_run(args.run_id)
+    summary = store.summary(run.id)
+    arts, events = store.artifacts(run.id), store.events(run.id)
+    if args.json:
+        d = run_dict(run, summary)
+        d["artifacts"] = [{"kind": a.kind, "key": a.key, "step": a.step, "path": a.path} for a in arts]
+        d["events"] = [{"time": e.time, "level": e.level, "message": e.message} for e in events]
+        print(json.dumps(d, default=str))
+        return 0
+    out.print(f"[bold]run {run.id}[/] {run.name}  [{STATUS_STYLE.get(run.status, '')}]{run.status}[/]  "
+              f"{run.kind} on {run.dataset or '-'}  step {progress(run)}  {duration(run)}")
+    out.print(f"host {run.host or '-'}  pid {run.pid or '-'}  device {run.device or '-'}  dir {run.run_dir}")
+    if run.parent_id:
+        out.print(f"from run {run.parent_id}")
+    cfg = Table("option", "value", box=None, header_style="bold", title="config", title_justify="left")
+    for k, v in json.loads(run.config or "{}").items():
+        cfg.add_row(k, schema.format_value(tuple(v) if isinstance(v, list) else v))
+    out.print(cfg)
+    if summary:
+        mt = Table("metric", "last", "step", "min", "max", "points", box=None, header_style="bold",
+                   title="metrics", title_justify="left")
+        for k, s in sorted(summary.items()):
+            mt.add_row(k, number(s.last), str(s.last_step), number(s.min), number(s.max), str(s.count))
+        out.print(mt)
+    if arts:
+        out.print("[bold]artifacts[/]")
+        for a in arts[-15:]:
+            out.print(f"  {a.kind:<10} {a.key:<16} step {a.step if a.step is not None else '-':<8} {a.path}", markup=False)
+    if events:
+        out.print("[bold]events[/]")
+        for e in events[-10:]:
+            out.print(f"  {time.strftime('%H:%M:%S', time.localtime(e.time))} {e.level:<7} {e.message}", markup=False)
+    if run.error:
+        out.print("[bold red]error[/]")
+        out.print(run.error.rstrip(), markup=False)
+    tail = log_tail(run.run_dir, 8)
+    if tail:
+        out.print("[bold]output.log (last lines)[/]")
+        out.print(tail, markup=False)
+    return 0
+
+
+def cmd_logs(store: Store, args) -> int:
+    run = store.get_run(args.run_id)
+    path = Path(run.run_dir) / "output.log"
+    if not path.exists():
+        out.print(f"run {run.id} has no output yet ({path})")
+        return 0
+    lines = path.read_text(errors="replace").splitlines()
+    sys.stdout.write("\n".join(lines[-args.lines:] if args.lines else lines) + "\n")
+    if not args.follow:
+        return 0
+    with open(path, errors="replace") as f:
+        f.seek(0, 2)
+        try:
+            while True:
+                chunk = f.read()
+                if chunk:
+                    sys.stdout.write(chunk)
+                    sys.stdout.flush()
+                elif store.get_run(run.id).status not in ACTIVE:
+                    return 0
+                else:
+                    time.sleep(0.3)
+        except KeyboardInterrupt:
+            return 0
+
+
+def cmd_export(store: Store, args) -> int:
+    run = store.get_run(args.run_id)
+    points = store.metrics(run.id)
+    dest = open(args.output, "w", newline="") if args.output else sys.stdout
+    try:
+        if args.format == "csv":
+            w = csv.writer(dest)
+            w.writerow(["run_id", "key", "step", "value", "wall_time"])
+            w.writerows([run.id, p.key, p.step, repr(p.value), f"{p.wall_time:.3f}"] for p in points)
+        else:
+            d = run_dict(run, store.summary(run.id))
+            d["points"] = [{"key": p.key, "step": p.step, "value": p.value, "wall_time": p.wall_time} for p in points]
+            json.dump(d, dest, default=str)
+            dest.write("\n")
+    finally:
+        if args.output:
+            dest.close()
+    if args.output:
+        print(f"wrote {len(points)} points of run {run.id} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_ui(store: Store, once: bool = False) -> int:
+    """Until the Textual TUI lands: a live table of runs, refreshed every second."""
+    runs = store.list_runs(limit=40)
+    if once or not runs:
+        if not runs:
+            out.print("no runs yet: start one with `tuigen run KIND` or `tuigen demo`")
+        else:
+            out.print(_runs_table(store, runs))
+        return 0
+    from rich.live import Live
+
+    try:
+        with Live(_runs_table(store, runs), console=out, refresh_per_second=2, screen=False) as live:
+            while True:
+                time.sleep(1.0)
+                maintain(store)
+                live.update(_runs_table(store, store.list_runs(limit=40)))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,139 @@
+"""Argument parsing for every `tuigen` verb. Each kind's flags come from its config schema."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .. import config as schema
+from ..config import ConfigError
+from ..data.catalog import DatasetError
+from ..experiments import KINDS
+from ..store import STATUSES, RunNotFound
+
+EPILOG = """examples:
+  tuigen demo                                 start small real runs of every kind
+  tuigen run classifier --dataset mnist --lr 3e-4 --follow
+  tuigen ls --status running
+  tuigen show 3
+  tuigen resume 3
+  tuigen clone 3 --lr 1e-4
+  tuigen exec -- python train.py --epochs 10
+
+store: --db URL, else $TUIGEN_DB, else sqlite:///runs.db in this folder"""
+
+
+class UsageError(Exception):
+    """Bad input: exit code 2."""
+
+
+def _add_run_options(p: argparse.ArgumentParser, follow: bool = True) -> None:
+    g = p.add_argument_group("run options")
+    g.add_argument("--name", default="", help="a name to find the run by (default: KIND-ID)")
+    g.add_argument("--tag", action="append", default=[], help="a tag; repeat for several")
+    if follow:
+        g.add_argument("--follow", "-f", action="store_true",
+                       help="show a live progress bar; Ctrl-C stops following, not the run")
+    g.add_argument("--json", action="store_true", help="print the new run as JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tuigen", description="A terminal experiment manager for generative models.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", default=None, help="store URL or SQLite file (default: $TUIGEN_DB or ./runs.db)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    ui = sub.add_parser("ui", help="the live view of all runs (the default command)")
+    ui.add_argument("--once", action="store_true", help="print the table once and exit")
+
+    run = sub.add_parser("run", help="start a run of an experiment kind",
+                         description="Start a run. `tuigen run KIND --help` lists that kind's options.")
+    kinds = run.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for kind in KINDS.values():
+        kp = kinds.add_parser(kind.name, help=kind.summary, description=kind.summary,
+                              epilog=f"example:\n  tuigen run {kind.name} {_example_flags(kind)} --follow",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        schema.add_arguments(kp, kind.config)
+        _add_run_options(kp)
+
+    ls = sub.add_parser("ls", help="list runs")
+    ls.add_argument("--kind", choices=list(KINDS))
+    ls.add_argument("--status", choices=STATUSES)
+    ls.add_argument("--dataset")
+    ls.add_argument("--tag")
+    ls.add_argument("--limit", type=int, default=50, help="newest N runs (default 50; 0 = all)")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+
+    show = sub.add_parser("show", help="a run's config, metrics, artifacts, events and log tail")
+    show.add_argument("run_id", type=int)
+    show.add_argument("--json", action="store_true")
+
+    logs = sub.add_parser("logs", help="print a run's output.log")
+    logs.add_argument("run_id", type=int)
+    logs.add_argument("-n", "--lines", type=int, default=40, help="last N lines (0 = all)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing while the run is active")
+
+    kill = sub.add_parser("kill", help="stop runs (SIGTERM: the run checkpoints, then exits)")
+    kill.add_argument("run_ids", type=int, nargs="+")
+    kill.add_argument("--force", action="store_true", help="SIGKILL now, no checkpoint")
+    kill.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                      help="wait up to this long for the runs to stop")
+
+    resume = sub.add_parser("resume", help="continue a killed/crashed/failed run from its latest checkpoint")
+    resume.add_argument("run_id", type=int)
+    resume.add_argument("--follow", "-f", action="store_true")
+
+    clone = sub.add_parser("clone", help="start a new run from a run's config, with changes",
+                           description="Start a new run from RUN_ID's config; any option of its kind "
+                                       "may follow (e.g. tuigen clone 3 --lr 1e-4).")
+    clone.add_argument("run_id", type=int)
+    clone.add_argument("overrides", nargs=argparse.REMAINDER, help="--option value pairs of the run's kind")
+
+    rm = sub.add_parser("rm", help="delete runs and their files")
+    rm.add_argument("run_ids", type=int, nargs="+")
+    rm.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    rm.add_argument("--force", action="store_true", help="kill active runs first")
+
+    export = sub.add_parser("export", help="a run's metrics as CSV or JSON")
+    export.add_argument("run_id", type=int)
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("-o", "--output", help="file to write (default: stdout)")
+
+    ex = sub.add_parser("exec", help="run any command as a recorded run; key=value output becomes metrics",
+                        description="Run a command as a recorded run. Put it after --: "
+                                    "tuigen exec -- python train.py --lr 1e-3")
+    ex.add_argument("argv", nargs=argparse.REMAINDER, help="the command, after --")
+    ex.add_argument("--cwd", default="", help="folder to run it in")
+    _add_run_options(ex)
+
+    demo = sub.add_parser("demo", help="start small real runs of every kind on built-in data")
+    demo.add_argument("--if-empty", action="store_true", help="only when the store has no runs yet")
+    demo.add_argument("--json", action="store_true")
+    return p
+
+
+def _example_flags(kind) -> str:
+    demo = kind.demo[0] if kind.demo else {}
+    return " ".join(f"--{k} {schema.format_value(v)}" for k, v in demo.items() if k != "command") or ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from . import commands  # after parsing: --help stays instant
+
+    try:
+        return commands.dispatch(args, parser)
+    except (ConfigError, DatasetError, RunNotFound, UsageError) as e:
+        print(f"tuigen: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # one sentence, not a traceback, for failures outside our control
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(e, (SQLAlchemyError, OSError)):
+            print(f"tuigen: error: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
+            return 1
+        raise
