@@ -51,5 +51,6 @@ class Runtime:
     seed: int = knob(0, "random seed for weights, batches and sampling", ge=0, group="runtime")
     device: str = knob("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N", check=device_rule,
                        group="runtime")
-    precision: str = knob("auto", "mixed precision on GPU: auto (bf16 where supported), fp32, bf16, fp16; "
-                          "CPU always trains in fp32", choices=("auto", "fp32", "bf16", "fp16"), group="runtime")
+    precision: str = knob("auto", "mixed precision: auto (GPU: bf16 where supported, else fp16; CPU: fp32), "
+                          "fp32, bf16 (also on CPU), fp16 (GPU only)", choices=("auto", "fp32", "bf16", "fp16"),
+                          group="runtime")

@@ -96,6 +96,17 @@ class Recorder:
         self.store.add_artifact(self.run_id, "image", path, key=key, step=step, meta=meta)
         return path
 
+    def log_text(self, key: str, text: str, step: int | None = None) -> Path:
+        """Save a text artifact (e.g. the model's architecture summary) as <key>.txt."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+        path = self.run_dir / f"{safe}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        old = [a.id for a in self.store.artifacts(self.run_id, kind="text", key=key)]
+        self.store.remove_artifacts(old)  # one current version per key
+        self.store.add_artifact(self.run_id, "text", path, key=key, step=step)
+        return path
+
     def event(self, message: str, level: str = "info") -> None:
         self.store.add_event(self.run_id, message, level)
 
