@@ -20,6 +20,7 @@ from ..runner.reaper import log_tail, reconcile
 from ..runner.scheduler import schedule
 from ..store import ACTIVE, KILLED, LIVE, QUEUED, RESUMABLE, STARTING, Store
 from .format import STATUS_STYLE, duration, number, progress, run_dict
+from . import generate
 from .main import UsageError
 
 out = Console(highlight=False)
@@ -28,8 +29,13 @@ out = Console(highlight=False)
 def dispatch(args, parser) -> int:
     if args.command in (None, "ui"):
         return cmd_ui(_open(args), once=getattr(args, "once", False) or not sys.stdout.isatty())
-    handler = globals()["cmd_" + args.command]
-    return handler(_open(args), args)
+    name = "cmd_" + args.command.replace("-", "_")
+    if hasattr(generate, name):  # sampling verbs: their bad input is a usage error
+        try:
+            return getattr(generate, name)(_open(args), args)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    return globals()[name](_open(args), args)
 
 
 def _open(args) -> Store:
@@ -263,6 +269,10 @@ def cmd_show(store: Store, args) -> int:
         for k, s in sorted(summary.items()):
             mt.add_row(k, number(s.last), str(s.last_step), number(s.min), number(s.max), str(s.count))
         out.print(mt)
+    for a in arts:
+        if a.kind == "text" and a.key == "model_summary" and Path(a.path).is_file():
+            out.print("[bold]model[/]")
+            out.print(Path(a.path).read_text().rstrip(), markup=False)
     if arts:
         out.print("[bold]artifacts[/]")
         for a in arts[-15:]:

@@ -10,6 +10,7 @@ from ..config import ConfigError
 from ..data.catalog import DatasetError
 from ..experiments import KINDS
 from ..store import STATUSES, RunNotFound
+from . import generate
 
 EPILOG = """examples:
   tuigen demo                                 start small real runs of every kind
@@ -19,6 +20,7 @@ EPILOG = """examples:
   tuigen resume 3
   tuigen clone 3 --lr 1e-4
   tuigen exec -- python train.py --epochs 10
+  tuigen sample 5 -n 2048 --sampler ddim --steps 50 --format npz
 
 store: --db URL, else $TUIGEN_DB, else sqlite:///runs.db in this folder"""
 
@@ -105,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("argv", nargs=argparse.REMAINDER, help="the command, after --")
     ex.add_argument("--cwd", default="", help="folder to run it in")
     _add_run_options(ex)
+
+    generate.add_parsers(sub)
 
     demo = sub.add_parser("demo", help="start small real runs of every kind on built-in data")
     demo.add_argument("--if-empty", action="store_true", help="only when the store has no runs yet")
