@@ -17,8 +17,12 @@ test: $(STAMP)
 
 install: $(STAMP)
 
+# Benchmarks print their figures; peers they compare against are installed here, not in the app.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet denoising-diffusion-pytorch
 	$(BIN)/python bench/logging_throughput.py
+	$(BIN)/python bench/ddpm_vs_lucidrains.py
+	$(BIN)/python bench/ddim_vs_ddpm.py
 
 # Re-installs when pyproject.toml changes. torch comes from the plain PyPI build (CPU and
 # CUDA); pyproject excludes the local 2.13.0+cpu wheel, which has no matching torchvision.

@@ -151,3 +151,36 @@ def test_fusion_mix_with_lambda_1_or_0_is_the_single_image_path():
     t = torch.full((2,), 40)
     torch.testing.assert_close(mix_noised(d, xa, xb, 40, 1.0, eps), d.q_sample(xa, t, eps))
     torch.testing.assert_close(mix_noised(d, xa, xb, 40, 0.0, eps), d.q_sample(xb, t, eps))
+
+
+def test_ema_warms_up_then_averages_and_resumes():
+    from torch import nn
+
+    from tuigen.models.ema import EMA
+
+    model = nn.Linear(4, 4)
+    ema = EMA(model, decay=0.999, every=1)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for step in range(1, 51):
+        ema.update(model, step)
+    # Without warm-up the average would still be 95% initial weights (0.999^50); with it, it follows.
+    assert torch.allclose(ema.model.weight, torch.ones(4, 4), atol=0.05)
+    assert ema.current_decay() == pytest.approx(51 / 60)
+    again = EMA(model, decay=0.999, every=1)
+    again.load_state_dict(ema.state_dict())
+    assert again.updates == 50 and torch.equal(again.model.weight, ema.model.weight)
+    skipped = EMA(model, decay=0.5, every=10)
+    skipped.update(model, 7)
+    assert skipped.updates == 0  # only every 10th step
+
+
+def test_ema_loads_bare_weights_from_older_checkpoints():
+    from torch import nn
+
+    from tuigen.models.ema import EMA
+
+    old_style = nn.Linear(2, 2).state_dict()
+    ema = EMA(nn.Linear(2, 2))
+    ema.load_state_dict(old_style)
+    assert torch.equal(ema.model.weight, old_style["weight"]) and ema.current_decay() == ema.decay

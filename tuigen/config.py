@@ -217,7 +217,7 @@ def add_arguments(parser: Any, cls: type) -> None:
     """Add one `--name` flag per knob to an argparse parser (values stay raw strings;
     `build` parses and validates them so errors read the same from the CLI and the TUI)."""
     groups: dict[str, Any] = {}
-    for k in sorted(knobs(cls), key=lambda k: k.group != ""):  # the kind's own knobs first
+    for k in sorted(knobs(cls), key=lambda k: k.group == "runtime"):  # the kind's own knobs first
         g = groups.get(k.group)
         if g is None:
             g = groups[k.group] = parser.add_argument_group(f"{k.group} options" if k.group else f"{cls.__name__} options")

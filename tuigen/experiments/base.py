@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..config import knob
+from ..data.catalog import DatasetError, check_dataset_spec
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,24 @@ class ExperimentKind:
     def load(self) -> Callable[[Any, Any], Any]:
         module, func = self.entry.split(":")
         return getattr(importlib.import_module(module), func)
+
+
+def any_dataset(spec: str) -> str | None:
+    """Rule for a `dataset` knob: a built-in name or folder:PATH."""
+    try:
+        check_dataset_spec(spec)
+    except DatasetError as e:
+        return str(e)
+    return None
+
+
+def labelled_dataset(spec: str) -> str | None:
+    """Rule for a `dataset` knob of kinds that need labels."""
+    try:
+        check_dataset_spec(spec, labelled=True)
+    except DatasetError as e:
+        return str(e)
+    return None
 
 
 def device_rule(v: str) -> str | None:

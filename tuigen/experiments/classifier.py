@@ -9,16 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import knob
-from ..data.catalog import DatasetError, check_dataset_spec
-from .base import ExperimentKind, Runtime, Score
-
-
-def labelled_dataset(spec: str) -> str | None:
-    try:
-        check_dataset_spec(spec, labelled=True)
-    except DatasetError as e:
-        return str(e)
-    return None
+from .base import ExperimentKind, Runtime, Score, labelled_dataset
 
 
 @dataclass
@@ -43,7 +34,7 @@ def run(cfg: ClassifierConfig, ctx) -> None:
     import torch.nn.functional as F
 
     from ..data import load_dataset
-    from ..models.classifier import SmallCNN
+    from ..models.classifier import SmallCNN, multilabel_accuracy
     from .common import amp_dtype, autocast, batch_generator, grad_scaler, to_device, to_float
 
     torch.manual_seed(cfg.seed)
@@ -68,6 +59,11 @@ def run(cfg: ClassifierConfig, ctx) -> None:
         opt.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         gen.set_state(state["batch_rng"])
+    else:
+        from ..models.summary import format_summary, summarize
+
+        rows = summarize(model, to_float(x_tr[:2]))
+        ctx.log_text("model_summary", format_summary(rows, sum(p.numel() for p in model.parameters())))
 
     def snapshot() -> dict:
         return {"model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -99,6 +95,7 @@ def run(cfg: ClassifierConfig, ctx) -> None:
 def evaluate(model, x, y, multi: bool, loss_fn, batch: int = 512) -> dict:
     import torch
 
+    from ..models.classifier import multilabel_accuracy
     from .common import to_float
 
     model.eval()
@@ -109,18 +106,6 @@ def evaluate(model, x, y, multi: bool, loss_fn, batch: int = 512) -> dict:
     out = torch.cat(logits)
     acc = multilabel_accuracy(out, y) if multi else (out.argmax(1) == y).float().mean().item()
     return {"val_loss": loss_fn(out, y).item(), "val_acc": acc}
-
-
-def multilabel_accuracy(logits, targets) -> float:
-    """i-CLEVR rule: per image, the k true labels vs the top-k scores; correct / total objects."""
-    import torch
-
-    k = targets.sum(1).long()
-    ranked = logits.argsort(1, descending=True)
-    hits = 0
-    for i in range(len(targets)):
-        hits += targets[i, ranked[i, : k[i]]].sum().item()
-    return hits / max(1, int(k.sum().item()))
 
 
 KIND = ExperimentKind(

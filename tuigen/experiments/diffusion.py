@@ -9,27 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import knob
-from ..data.catalog import DatasetError, check_dataset_spec
-from .base import ExperimentKind, Runtime, Score
-
-SCHEDULES = ("linear", "cosine", "sigmoid", "quadratic")
-OBJECTIVES = ("pred_noise", "pred_x0", "pred_v")
-
-
-def any_dataset(spec: str) -> str | None:
-    try:
-        check_dataset_spec(spec)
-    except DatasetError as e:
-        return str(e)
-    return None
-
-
-def labelled_dataset(spec: str) -> str | None:
-    try:
-        check_dataset_spec(spec, labelled=True)
-    except DatasetError as e:
-        return str(e)
-    return None
+from ..models.choices import OBJECTIVES, SCHEDULES
+from .base import ExperimentKind, Runtime, Score, any_dataset, labelled_dataset
 
 
 @dataclass
@@ -49,7 +30,7 @@ class DDPMConfig(Runtime):
     channels: int = knob(64, "width of the first UNet level", ge=4, le=1024, group="model")
     dim_mults: tuple[int, ...] = knob((1, 2, 4, 8), "width multiplier per UNet level, e.g. 1,2,4", ge=1, le=16, group="model")
     num_res_blocks: int = knob(2, "residual blocks per UNet level", ge=1, le=8, group="model")
-    attn_resolutions: tuple[int, ...] = knob((16,), "feature-map sizes that get self-attention, e.g. 16,8 (empty = none)",
+    attn_resolutions: tuple[int, ...] = knob((16,), "feature-map sizes that get self-attention, e.g. 16,8 ('' = none, not even in the middle)",
                                              ge=1, group="model")
     dropout: float = knob(0.0, "dropout in residual blocks", ge=0, lt=1, group="model")
     timesteps: int = knob(1000, "diffusion steps T", ge=10, le=10000, group="diffusion")

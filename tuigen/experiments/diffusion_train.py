@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ..models.diffusion import GaussianDiffusion
-from ..models.ema import EMA
+from ..models.ema import EMA, ema_weights
 from ..models.summary import format_summary, summarize
 from ..models.unet import UNet
 from .common import amp_dtype, autocast, batch_generator, grad_scaler, to_device, to_float
@@ -184,7 +184,7 @@ def restore(cfg, checkpoint_path: str, weights: str = "ema", device: str | torch
     args = dict(state["model_args"])
     args["dim_mults"], args["attn_resolutions"] = tuple(args["dim_mults"]), tuple(args["attn_resolutions"])
     model = UNet(**args).to(device)
-    model.load_state_dict(state["ema" if weights == "ema" else "model"])
+    model.load_state_dict(ema_weights(state["ema"]) if weights == "ema" else state["model"])
     model.eval()
     cond = Conditioning(state["cond_kind"], state["cond_size"], list(state["class_names"]))
     shape = (args["in_channels"], args["image_size"], args["image_size"])

@@ -39,3 +39,12 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+def multilabel_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """The i-CLEVR rule: for each image, the k true labels against the k highest scores;
+    correct objects / total objects over the batch."""
+    k = targets.sum(1).long()
+    ranked = logits.argsort(1, descending=True)
+    hits = sum(targets[i, ranked[i, : k[i]]].sum().item() for i in range(len(targets)))
+    return hits / max(1, int(k.sum().item()))

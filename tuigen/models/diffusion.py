@@ -25,8 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-SCHEDULES = ("linear", "cosine", "sigmoid", "quadratic")
-OBJECTIVES = ("pred_noise", "pred_x0", "pred_v")
+from .choices import OBJECTIVES, SCHEDULES
 
 EpsModel = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
 

@@ -96,6 +96,12 @@ class Recorder:
         self.store.add_artifact(self.run_id, "image", path, key=key, step=step, meta=meta)
         return path
 
+    def log_artifact(self, kind: str, path: str | Path, *, key: str = "", step: int | None = None,
+                     meta: dict | None = None) -> int:
+        """Record a file the run wrote itself (a plot, a table, a sample set)."""
+        return self.store.add_artifact(self.run_id, kind, path, key=key, step=self.step if step is None else step,
+                                       meta=meta)
+
     def log_text(self, key: str, text: str, step: int | None = None) -> Path:
         """Save a text artifact (e.g. the model's architecture summary) as <key>.txt."""
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
