@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import shlex
-import signal
 import sys
 import time
 from pathlib import Path
@@ -16,11 +15,13 @@ from rich.table import Table
 
 from .. import config as schema
 from ..experiments import KINDS, get_kind
+from ..runner import control
+from ..runner.control import launch
 from ..runner.reaper import log_tail, reconcile
 from ..runner.scheduler import schedule
-from ..store import ACTIVE, KILLED, LIVE, QUEUED, RESUMABLE, STARTING, Store
+from ..store import ACTIVE, QUEUED, Store
 from .format import STATUS_STYLE, duration, number, progress, run_dict
-from . import generate
+from . import evaluate, generate
 from .main import UsageError
 
 out = Console(highlight=False)
@@ -28,13 +29,22 @@ out = Console(highlight=False)
 
 def dispatch(args, parser) -> int:
     if args.command in (None, "ui"):
-        return cmd_ui(_open(args), once=getattr(args, "once", False) or not sys.stdout.isatty())
+        store = _open(args)
+        if getattr(args, "once", False) or not (sys.stdout.isatty() and sys.stdin.isatty()):
+            return cmd_ui(store, once=True)
+        if getattr(args, "images", None):
+            os.environ["TUIGEN_IMAGES"] = args.images
+        from ..tui.app import TuigenApp
+
+        TuigenApp(store).run()
+        return 0
     name = "cmd_" + args.command.replace("-", "_")
-    if hasattr(generate, name):  # sampling verbs: their bad input is a usage error
-        try:
-            return getattr(generate, name)(_open(args), args)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+    for module in (generate, evaluate):  # sampling and scoring verbs: bad input is a usage error
+        if hasattr(module, name):
+            try:
+                return getattr(module, name)(_open(args), args)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
     return globals()[name](_open(args), args)
 
 
@@ -52,21 +62,6 @@ def maintain(store: Store) -> None:
 
 
 # -- launching ------------------------------------------------------------------------
-def launch(store: Store, kind_name: str, values: dict, *, name: str = "", tags=(), parent_id=None,
-           base=None) -> int:
-    """Validate a config, record a queued run, and start it if a slot is free."""
-    kind = get_kind(kind_name)
-    cfg = schema.build(kind.config, values, base=base)
-    dataset = getattr(cfg, "dataset", "")
-    if dataset.startswith("folder:"):  # store the absolute path: the worker may run elsewhere
-        dataset = "folder:" + str(Path(dataset[7:]).expanduser().resolve())
-        cfg.dataset = dataset
-    run = store.create_run(kind.name, schema.to_json(cfg), name=name, dataset=dataset, tags=tags,
-                           parent_id=parent_id, total_steps=getattr(cfg, "train_num_steps", None))
-    schedule(store)
-    return run.id
-
-
 def _report_new(store: Store, run_id: int, args, verb: str = "started") -> int:
     run = store.get_run(run_id)
     if getattr(args, "json", False):
@@ -105,18 +100,8 @@ def cmd_clone(store: Store, args) -> int:
 
 
 def cmd_resume(store: Store, args) -> int:
-    run = store.get_run(args.run_id)
-    kind = get_kind(run.kind)
-    if not kind.resumable:
-        raise UsageError(f"run {run.id} is of kind '{run.kind}', which cannot resume; "
-                         f"use tuigen clone {run.id} to start it again")
-    if run.status not in RESUMABLE:
-        raise UsageError(f"run {run.id} is {run.status}; only {', '.join(RESUMABLE)} runs can resume")
-    if not store.transition(run.id, QUEUED, when=RESUMABLE, error=None, ended_at=None, pid=None, proc_start=None):
-        raise UsageError(f"run {run.id} changed state meanwhile; try again")
-    store.add_event(run.id, "resume requested")
-    schedule(store)
-    return _report_new(store, run.id, args, verb="resumed")
+    control.resume(store, args.run_id)
+    return _report_new(store, args.run_id, args, verb="resumed")
 
 
 def cmd_exec(store: Store, args) -> int:
@@ -146,41 +131,10 @@ def cmd_demo(store: Store, args) -> int:
 
 def cmd_kill(store: Store, args) -> int:
     for run_id in args.run_ids:
-        run = store.get_run(run_id)
-        if run.status == QUEUED and store.transition(run_id, KILLED, when=[QUEUED], ended_at=time.time(),
-                                                     error="killed while queued"):
-            out.print(f"run {run_id} removed from the queue")
-        elif run.status in (QUEUED, STARTING) and store.transition(
-                run_id, KILLED, when=[QUEUED, STARTING], ended_at=time.time(), error="killed before it started"):
-            # Its worker is still starting up: it reads this state and exits instead of training.
-            out.print(f"run {run_id} stopped before it started")
-        elif (run := store.get_run(run_id)).status not in LIVE:
-            out.print(f"run {run_id} is {run.status}")
-        elif run.pid is None:
-            raise UsageError(f"run {run_id} has no process recorded yet; try again in a moment")
-        else:
-            _signal_run(store, run, signal.SIGKILL if args.force else signal.SIGTERM)
+        out.print(control.stop(store, run_id, force=args.force))
     if args.wait:
         _wait_stopped(store, args.run_ids, args.wait)
     return 0
-
-
-def _signal_run(store: Store, run, sig) -> None:
-    from ..runner.process import is_alive
-
-    if not is_alive(run.pid, run.proc_start):
-        reconcile(store)
-        out.print(f"run {run.id}: its process is gone; marked {store.get_run(run.id).status}")
-        return
-    try:  # the worker leads its own session: signal the whole group (it may have children)
-        os.killpg(run.pid, sig) if run.executor == "local" else os.kill(run.pid, sig)
-    except ProcessLookupError:
-        pass
-    if sig == signal.SIGKILL:
-        store.transition(run.id, KILLED, when=LIVE, ended_at=time.time(), error="killed with SIGKILL (no checkpoint)")
-        out.print(f"run {run.id} killed")
-    else:
-        out.print(f"run {run.id}: asked to stop (it saves a checkpoint first)")
 
 
 def _wait_stopped(store: Store, ids, timeout: float) -> None:
@@ -204,10 +158,8 @@ def cmd_rm(store: Store, args) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             out.print("nothing deleted")
             return 1
-    for r in active:
-        _signal_run(store, r, signal.SIGKILL)
     for r in runs:
-        store.delete_run(r.id)
+        control.delete(store, r.id, force=True)
     out.print(f"deleted {len(runs)} run(s)")
     return 0
 
@@ -339,22 +291,8 @@ def cmd_export(store: Store, args) -> int:
     return 0
 
 
-def cmd_ui(store: Store, once: bool = False) -> int:
-    """Until the Textual TUI lands: a live table of runs, refreshed every second."""
+def cmd_ui(store: Store, once: bool = True) -> int:
+    """Without a terminal (scripts, CI): the runs table once."""
     runs = store.list_runs(limit=40)
-    if once or not runs:
-        if not runs:
-            out.print("no runs yet: start one with `tuigen run KIND` or `tuigen demo`")
-        else:
-            out.print(_runs_table(store, runs))
-        return 0
-    from rich.live import Live
-
-    try:
-        with Live(_runs_table(store, runs), console=out, refresh_per_second=2, screen=False) as live:
-            while True:
-                time.sleep(1.0)
-                maintain(store)
-                live.update(_runs_table(store, store.list_runs(limit=40)))
-    except KeyboardInterrupt:
-        return 0
+    out.print(_runs_table(store, runs) if runs else "no runs yet: start one with `tuigen run KIND` or `tuigen demo`")
+    return 0

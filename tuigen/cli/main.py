@@ -8,9 +8,10 @@ from typing import Sequence
 from .. import config as schema
 from ..config import ConfigError
 from ..data.catalog import DatasetError
+from ..runner.control import ControlError
 from ..experiments import KINDS
 from ..store import STATUSES, RunNotFound
-from . import generate
+from . import evaluate, generate
 
 EPILOG = """examples:
   tuigen demo                                 start small real runs of every kind
@@ -45,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=None, help="store URL or SQLite file (default: $TUIGEN_DB or ./runs.db)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    ui = sub.add_parser("ui", help="the live view of all runs (the default command)")
-    ui.add_argument("--once", action="store_true", help="print the table once and exit")
+    ui = sub.add_parser("ui", help="the TUI: live runs, curves, leaderboard, system (the default command)")
+    ui.add_argument("--once", action="store_true", help="print the runs table once and exit (no TUI)")
+    ui.add_argument("--images", choices=("auto", "kitty", "sixel", "halfcell", "unicode"),
+                    help="how pictures are drawn (default: $TUIGEN_IMAGES or auto-detect; halfcell works everywhere)")
 
     run = sub.add_parser("run", help="start a run of an experiment kind",
                          description="Start a run. `tuigen run KIND --help` lists that kind's options.")
@@ -109,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(ex)
 
     generate.add_parsers(sub)
+    evaluate.add_parsers(sub)
 
     demo = sub.add_parser("demo", help="start small real runs of every kind on built-in data")
     demo.add_argument("--if-empty", action="store_true", help="only when the store has no runs yet")
@@ -129,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return commands.dispatch(args, parser)
-    except (ConfigError, DatasetError, RunNotFound, UsageError) as e:
+    except (ConfigError, DatasetError, RunNotFound, UsageError, ControlError) as e:
         print(f"tuigen: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

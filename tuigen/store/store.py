@@ -39,6 +39,14 @@ class RunNotFound(LookupError):
     pass
 
 
+def provenance_key(metric: str, provenance: dict) -> str:
+    """A short stable hash of what makes two scores comparable."""
+    import hashlib
+
+    text = json.dumps({"metric": metric, **provenance}, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
 class Store:
     """A tuigen store at a database URL, its run folders under `runs_root`."""
 
@@ -113,6 +121,12 @@ class Store:
         with self.read() as s:
             return list(s.scalars(q))
 
+    def runs_changed(self, after_id: int, ids: Sequence[int]) -> list[m.Run]:
+        """Runs newer than `after_id`, plus the runs `ids` (those that can still change)."""
+        q = select(m.Run).where(or_(m.Run.id > after_id, m.Run.id.in_(list(ids)))).order_by(m.Run.id)
+        with self.read() as s:
+            return list(s.scalars(q))
+
     def update_run(self, run_id: int, **fields: Any) -> None:
         with self.write() as s:
             s.execute(update(m.Run).where(m.Run.id == run_id).values(**fields))
@@ -137,7 +151,7 @@ class Store:
     def delete_run(self, run_id: int, *, files: bool = True) -> None:
         run = self.get_run(run_id)
         with self.write() as s:
-            for table in (m.Metric, m.MetricSummary, m.Artifact, m.SystemSample, m.Event):
+            for table in (m.Metric, m.MetricSummary, m.Artifact, m.SystemSample, m.Event, m.Score):
                 s.execute(delete(table).where(table.run_id == run_id))
             s.execute(update(m.Run).where(m.Run.parent_id == run_id).values(parent_id=None))
             s.execute(delete(m.Run).where(m.Run.id == run_id))
@@ -309,6 +323,33 @@ class Store:
         q = select(m.SystemSample).where(m.SystemSample.run_id == run_id, m.SystemSample.time > since)
         with self.read() as s:
             return list(s.scalars(q.order_by(m.SystemSample.id)))
+
+    # -- scores -----------------------------------------------------------------------
+    def add_score(self, run_id: int, metric: str, value: float, provenance: dict, *, std: float | None = None,
+                  step: int | None = None) -> int:
+        """Record an evaluation. `provenance` must hold everything that makes scores comparable
+        except the checkpoint step (N, reference set, extractor, sampler, guidance, weights)."""
+        if not math.isfinite(value):
+            raise ValueError(f"{metric} of run {run_id} is {value}; refusing to store a non-finite score")
+        with self.write() as s:
+            sc = m.Score(run_id=run_id, metric=metric, value=float(value), std=std, step=step,
+                         provenance=json.dumps(provenance, sort_keys=True, default=str),
+                         provenance_key=provenance_key(metric, provenance), created_at=time.time())
+            s.add(sc)
+            s.flush()
+            return sc.id
+
+    def scores(self, *, metric: str | None = None, run_ids: Sequence[int] | None = None,
+               provenance_key: str | None = None) -> list[m.Score]:
+        q = select(m.Score)
+        if metric:
+            q = q.where(m.Score.metric == metric)
+        if run_ids is not None:
+            q = q.where(m.Score.run_id.in_(list(run_ids)))
+        if provenance_key:
+            q = q.where(m.Score.provenance_key == provenance_key)
+        with self.read() as s:
+            return list(s.scalars(q.order_by(m.Score.id)))
 
     # -- sweeps ---------------------------------------------------------------------
     def create_sweep(self, name: str, kind: str, spec: dict, max_parallel: int | None = None) -> int:
