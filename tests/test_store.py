@@ -154,3 +154,35 @@ def test_url_resolution(tmp_path, monkeypatch):
     monkeypatch.setenv("TUIGEN_DB", "postgresql://u:p@localhost/tuigen")
     assert resolve_url() == "postgresql://u:p@localhost/tuigen"
     assert runs_root(resolve_url("x/y.db")) == tmp_path / "x" / "runs"
+
+
+def test_an_old_store_is_upgraded_on_open_and_keeps_its_runs(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine, inspect
+
+    from tuigen.store.engine import WRITE, make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    with engine.execution_options(**WRITE).begin() as conn:  # a runs.db from before scores existed
+        command.upgrade(alembic_config(conn), "0001_initial")
+        conn.exec_driver_sql("INSERT INTO runs (name, kind, project, dataset, status, config, tags, created_at, "
+                             "host, executor, device, step, run_dir) VALUES ('old', 'classifier', '', 'digits', "
+                             "'completed', '{}', '', 0, '', 'local', 'cpu', 5, '')")
+    engine.dispose()
+    assert "scores" not in inspect(create_engine(url)).get_table_names()
+    store = Store(url)
+    assert [r.name for r in store.list_runs()] == ["old"]
+    store.add_score(store.list_runs()[0].id, "fid", 12.5, {"n": 2048})
+    assert store.scores(metric="fid")[0].value == 12.5
+
+
+def test_scores_refuse_non_finite_values_and_hash_provenance(store):
+    run = store.create_run("ddpm", {})
+    with pytest.raises(ValueError, match="non-finite"):
+        store.add_score(run.id, "fid", math.nan, {"n": 10})
+    a = store.add_score(run.id, "fid", 30.0, {"n": 2048, "ref": "mnist"}, step=100)
+    b = store.add_score(run.id, "fid", 25.0, {"ref": "mnist", "n": 2048}, step=200)  # same provenance, any key order
+    c = store.add_score(run.id, "fid", 5.0, {"n": 100, "ref": "mnist"}, step=200)
+    keys = {s.id: s.provenance_key for s in store.scores(metric="fid")}
+    assert keys[a] == keys[b] != keys[c]

@@ -129,3 +129,21 @@ class Event(Base):
     time: Mapped[float] = mapped_column(Float)
     level: Mapped[str] = mapped_column(String(16), default="info")  # info | warning | error
     message: Mapped[str] = mapped_column(Text)
+
+
+class Score(Base):
+    """An evaluation of a run (FID, KID, accuracy) with everything that makes two scores
+    comparable. Leaderboards rank only scores whose `provenance_key` is equal."""
+
+    __tablename__ = "scores"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    metric: Mapped[str] = mapped_column(String(64))  # fid | kid | accuracy | ...
+    value: Mapped[float] = mapped_column(Float)
+    std: Mapped[float | None] = mapped_column(Float, nullable=True)
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True)  # checkpoint step evaluated
+    provenance: Mapped[str] = mapped_column(Text, default="{}")  # JSON: N, reference, extractor, sampler...
+    provenance_key: Mapped[str] = mapped_column(String(64), index=True)  # hash of the comparable parts
+    created_at: Mapped[float] = mapped_column(Float)
+    __table_args__ = (Index("ix_scores_metric_key", "metric", "provenance_key"),)
+

@@ -1,0 +1,136 @@
+"""CLI verbs that score runs and rank them: fid, accuracy, board, dann-table."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ..store import Store
+from .generate import _Bar, _progress, out
+
+
+def add_parsers(sub) -> None:
+    f = sub.add_parser("fid", help="FID and KID: of two image folders, or of a run's samples against its dataset",
+                       description="tuigen fid DIR_A DIR_B compares two folders (like pytorch-fid); "
+                                   "tuigen fid RUN samples N images from a diffusion run and compares them "
+                                   "with the run's dataset, storing the score with its provenance.",
+                       epilog="examples:\n  tuigen fid real/ fake/\n  tuigen fid 5 -n 2048 --sampler ddim --steps 50",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    f.add_argument("targets", nargs="+", metavar="RUN | DIR_A DIR_B")
+    f.add_argument("-n", "--num", type=int, default=2048, help="samples to draw from a run (default 2048)")
+    f.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
+    f.add_argument("--steps", type=int, default=50)
+    f.add_argument("--eta", type=float, default=0.0)
+    f.add_argument("--guidance", type=float, default=0.0)
+    f.add_argument("--batch", type=int, default=64)
+    f.add_argument("--checkpoint")
+    f.add_argument("--weights", choices=("ema", "raw"), default="ema")
+    f.add_argument("--device", default="auto")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--json", action="store_true")
+
+    a = sub.add_parser("accuracy", help="evaluator accuracy of a conditional run's samples (stored with provenance)",
+                       epilog="example: tuigen accuracy 7 --guidance 2   (and --guidance 0 for the unguided number)")
+    a.add_argument("run_id", type=int)
+    a.add_argument("--guidance", type=float, default=0.0, help="w: eps = (1+w) eps_cond - w eps_uncond; 0 = unguided")
+    a.add_argument("--per_class", type=int, default=100, help="samples per class for class labels (default 100)")
+    a.add_argument("--labels", choices=("test", "new_test"), default="test", help="shapes: which fixed label set")
+    a.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
+    a.add_argument("--steps", type=int, default=50)
+    a.add_argument("--batch", type=int, default=100)
+    a.add_argument("--checkpoint")
+    a.add_argument("--weights", choices=("ema", "raw"), default="ema")
+    a.add_argument("--device", default="auto")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true")
+
+    b = sub.add_parser("board", help="leaderboard: runs ranked by a score, within one provenance")
+    b.add_argument("--metric", default="fid", help="fid, kid, accuracy, ... (default fid)")
+    b.add_argument("--dataset")
+    b.add_argument("--kind")
+    b.add_argument("--provenance", help="rank this provenance (default: the one most runs share)")
+    b.add_argument("--json", action="store_true")
+
+    d = sub.add_parser("dann-table", help="target accuracy: source-only / DANN / target-only per scenario")
+    d.add_argument("--stat", choices=("max", "last"), default="max",
+                   help="best epoch (max, optimistic) or final epoch (last)")
+    d.add_argument("--with-ids", action="store_true", help="show the run behind each number")
+    d.add_argument("--tag")
+    d.add_argument("--project")
+    d.add_argument("--json", action="store_true")
+
+
+def cmd_board(store: Store, args) -> int:
+    from ..reports.leaderboard import format_board, leaderboard
+
+    board = leaderboard(store, args.metric, dataset=args.dataset, kind=args.kind, provenance_key=args.provenance)
+    if args.json:
+        print(json.dumps({"metric": board.metric, "higher_is_better": board.higher_is_better,
+                          "provenance": board.provenance, "provenance_key": board.provenance_key,
+                          "columns": board.columns, "rows": [vars(r) for r in board.rows],
+                          "not_ranked": [{"provenance_key": k, "runs": n, "provenance": p} for k, n, p in board.others]}))
+    else:
+        print(format_board(board))
+    return 0
+
+
+def cmd_accuracy(store: Store, args) -> int:
+    from ..generate.evaluate import SamplerSettings, accuracy_of_run
+    from ..generate.loading import load_trained
+
+    settings = SamplerSettings(args.sampler, None if args.sampler == "ddpm" else args.steps, 0.0, args.guidance,
+                               args.batch, args.seed)
+    _, _, trained = load_trained(store, args.run_id, checkpoint=args.checkpoint, weights=args.weights,
+                                 device=args.device)
+    per_batch = len(trained.diffusion.timesteps_for(args.sampler, settings.steps))
+    n = args.per_class * trained.cond.size if trained.cond.kind == "class" else 32
+    t0 = time.perf_counter()
+    with _progress() as bar:
+        tick = _Bar(bar, f"sampling run {args.run_id} for accuracy", per_batch * -(-n // args.batch))
+        acc, prov = accuracy_of_run(store, args.run_id, settings=settings, per_class=args.per_class,
+                                    which=args.labels, checkpoint=args.checkpoint, weights=args.weights,
+                                    device=args.device, on_sample=tick)
+    if args.json:
+        print(json.dumps({"accuracy": acc, "provenance": prov}))
+    else:
+        print(f"accuracy {acc:.4f} on {prov['n']} samples ({prov['labels']}, guidance w={args.guidance:g}, "
+              f"evaluator held-out accuracy {prov['evaluator_held_out_accuracy']}); {time.perf_counter() - t0:.0f}s")
+    return 0
+
+
+def cmd_fid(store: Store, args) -> int:
+    from ..generate.evaluate import SamplerSettings, fid_of_folders, fid_of_run
+
+    targets = args.targets
+    if len(targets) == 1 and targets[0].isdigit():
+        settings = SamplerSettings(args.sampler, None if args.sampler == "ddpm" else args.steps, args.eta,
+                                   args.guidance, args.batch, args.seed)
+        with _progress() as bar:
+            result = fid_of_run(store, int(targets[0]), n=args.num, settings=settings, checkpoint=args.checkpoint,
+                                weights=args.weights, device=args.device, bar=bar, bar_factory=_Bar)
+    elif len(targets) == 2:
+        for t in targets:
+            if not Path(t).is_dir():
+                raise ValueError(f"{t} is not a folder; use tuigen fid DIR_A DIR_B or tuigen fid RUN")
+        with _progress() as bar:
+            result = fid_of_folders(targets[0], targets[1], device=args.device, bar=bar, bar_factory=_Bar)
+    else:
+        raise ValueError("fid takes a run id, or two folders: tuigen fid RUN | tuigen fid DIR_A DIR_B")
+    if result.warning:
+        out.print(f"[yellow]warning:[/] {result.warning}")
+    if args.json:
+        print(json.dumps({"fid": result.fid, "kid_mean": result.kid_mean, "kid_std": result.kid_std,
+                          "comparable": result.comparable, "provenance": result.provenance}, default=str))
+    else:
+        print(f"FID {result.fid:.4f}  KID {result.kid_mean:.5f} ± {result.kid_std:.5f}  "
+              f"(N = {result.n_a} vs {result.n_b})")
+    return 0
+
+
+def cmd_dann_table(store: Store, args) -> int:
+    from ..reports.dann_table import dann_table, dann_table_dict, format_dann_table
+
+    columns, rows = dann_table(store, stat=args.stat, tag=args.tag, project=args.project)
+    print(json.dumps(dann_table_dict(columns, rows)) if args.json else format_dann_table(columns, rows, with_ids=args.with_ids))
+    return 0

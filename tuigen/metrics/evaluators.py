@@ -1,0 +1,128 @@
+"""Fixed classifiers that score conditional generators: did the sample show its label?
+
+One small CNN per (labelled dataset, image size, channels), trained once by tuigen with a
+fixed recipe and seed, cached on disk with its held-out accuracy. `accuracy` of generated
+images is the fraction classified as their conditioning label; for multi-hot labels the
+i-CLEVR rule (correct objects / total objects). The label lists are fixed so accuracies
+are comparable across runs and tuigen versions: a balanced list per class dataset, and the
+two versioned `shapes` test sets (like i-CLEVR's test.json / new_test.json).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..models.classifier import SmallCNN, multilabel_accuracy
+
+EVALUATOR_VERSION = 1  # bump when the recipe below changes: cached evaluators are rebuilt
+RECIPE = dict(steps=1500, batch_size=128, lr=2e-3, width=32, val_fraction=0.1, seed=0)
+
+
+@dataclass
+class Evaluator:
+    dataset: str
+    image_size: int
+    channels: int
+    multi: bool
+    held_out_accuracy: float
+    model: SmallCNN
+
+    @property
+    def identity(self) -> str:
+        return f"{self.dataset}/size{self.image_size}/ch{self.channels}/v{EVALUATOR_VERSION}"
+
+    @torch.no_grad()
+    def accuracy(self, images_u8: np.ndarray, labels: np.ndarray, batch: int = 512) -> float:
+        """images (N, C, H, W) uint8 at this evaluator's size; labels class indices or multi-hot."""
+        dev = next(self.model.parameters()).device
+        logits = torch.cat([self.model(_to_float(images_u8[i:i + batch], dev)).float().cpu()
+                            for i in range(0, len(images_u8), batch)])
+        y = torch.as_tensor(labels)
+        return multilabel_accuracy(logits, y.float()) if self.multi else (logits.argmax(1) == y).float().mean().item()
+
+
+def _to_float(images_u8: np.ndarray, dev) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(images_u8), device=dev).float().div(127.5).sub(1.0)
+
+
+def eval_labels(dataset_info_kind: str, num_classes: int, *, per_class: int = 100, which: str = "test") -> np.ndarray:
+    """The fixed label list a conditional run is scored on."""
+    if dataset_info_kind == "multi":
+        from ..data import shapes_test_labels
+
+        return shapes_test_labels(which)
+    return np.repeat(np.arange(num_classes), per_class)
+
+
+def labels_identity(kind: str, per_class: int, which: str) -> str:
+    if kind == "multi":
+        from ..data import SHAPES_LABELS_VERSION
+
+        return f"shapes-{which}-v{SHAPES_LABELS_VERSION}"
+    return f"balanced-{per_class}-per-class"
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("TUIGEN_CACHE") or Path.home() / ".cache" / "tuigen")
+    return root / "evaluators"
+
+
+def get_evaluator(dataset: str, image_size: int, channels: int | None = None, *, device: str | torch.device = "cpu",
+                  progress: Callable[[int, int], None] | None = None) -> Evaluator:
+    """The cached evaluator, or train it now (about a minute on a 2-core CPU at 28px)."""
+    from ..data import load_dataset
+
+    data = load_dataset(dataset, image_size, channels)
+    if data.label_kind == "none":
+        raise ValueError(f"dataset {dataset} has no labels; an evaluator needs a labelled dataset")
+    c = data.images.shape[1]
+    path = cache_dir() / f"{dataset.replace('/', '_').replace(':', '_')}-{image_size}-{c}-v{EVALUATOR_VERSION}.pt"
+    model = SmallCNN(c, data.num_classes, image_size, RECIPE["width"]).to(device)
+    if path.is_file():
+        state = torch.load(path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        acc = float(state["held_out_accuracy"])
+    else:
+        acc = _train(model, data, device, progress)
+        _save(path, {"model": model.state_dict(), "held_out_accuracy": acc, "recipe": json.dumps(RECIPE)})
+    model.eval()
+    return Evaluator(dataset, image_size, c, data.label_kind == "multi", acc, model)
+
+
+def _train(model: SmallCNN, data, device, progress) -> float:
+    train, val = data.split(RECIPE["val_fraction"], RECIPE["seed"])
+    multi = data.label_kind == "multi"
+    g = torch.Generator().manual_seed(RECIPE["seed"])
+    torch.manual_seed(RECIPE["seed"])
+    x, y = torch.as_tensor(train.images), torch.as_tensor(train.labels)
+    opt = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=RECIPE["lr"], total_steps=RECIPE["steps"])
+    model.train()
+    for step in range(RECIPE["steps"]):
+        idx = torch.randint(len(x), (RECIPE["batch_size"],), generator=g)
+        logits = model(_to_float(x[idx].numpy(), device))
+        target = y[idx].to(device)
+        loss = F.binary_cross_entropy_with_logits(logits, target.float()) if multi else F.cross_entropy(logits, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if progress:
+            progress(step + 1, RECIPE["steps"])
+    model.eval()
+    ev = Evaluator(data.name, data.images.shape[-1], data.images.shape[1], multi, 0.0, model)
+    return ev.accuracy(val.images, val.labels)
+
+
+def _save(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
