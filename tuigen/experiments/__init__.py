@@ -7,10 +7,11 @@ from __future__ import annotations
 from ..config import ConfigError
 from .base import ExperimentKind, Runtime, Score
 from .classifier import KIND as CLASSIFIER
+from .dann import KIND as DANN
 from .diffusion import COND_DDPM, DDPM
 from .exec_command import KIND as EXEC
 
-KINDS: dict[str, ExperimentKind] = {k.name: k for k in (DDPM, COND_DDPM, CLASSIFIER, EXEC)}
+KINDS: dict[str, ExperimentKind] = {k.name: k for k in (DDPM, COND_DDPM, DANN, CLASSIFIER, EXEC)}
 
 
 def get_kind(name: str) -> ExperimentKind:
