@@ -1,0 +1,107 @@
+"""The tuigen TUI: screens over the store, every action a key in the footer and a command
+in the palette (ctrl+p), help on `?`."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from ..runner.reaper import reconcile
+from ..runner.scheduler import schedule
+from ..store import QUEUED, Store
+
+MAINTAIN_S = 5.0
+
+
+class TuigenApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "tuigen"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("b", "leaderboard", "Board"),
+        Binding("y", "system", "System"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, store: Store):
+        super().__init__()
+        self.store = store
+        self.sub_title = store.url
+
+    def on_mount(self) -> None:
+        from .screens.runs import RunsScreen
+
+        self.push_screen(RunsScreen())
+        self.set_timer(MAINTAIN_S, self.maintain)
+
+    def maintain(self) -> None:
+        """Reconcile dead workers and start queued runs, so the queue moves while we watch."""
+        self.run_worker(self._maintain, thread=True, exclusive=True, group="maintain")
+
+    def _maintain(self) -> None:
+        try:
+            reconcile(self.store)
+            if self.store.list_runs(status=QUEUED, limit=1):
+                schedule(self.store)
+        except Exception as e:
+            self.call_from_thread(self.notify, f"store maintenance failed: {e}", severity="warning")
+        self.call_from_thread(self.set_timer, MAINTAIN_S, self.maintain)
+
+    def on_worker_state_changed(self, event) -> None:
+        """One place for failures of background work: tell the user, keep the app alive."""
+        from textual.worker import WorkerState
+
+        if event.state == WorkerState.ERROR:
+            self.notify(f"{event.worker.name or 'background work'} failed: {event.worker.error}", severity="error")
+
+    # -- global actions -------------------------------------------------------------------
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_leaderboard(self) -> None:
+        from .screens.leaderboard import LeaderboardScreen
+
+        self.push_screen(LeaderboardScreen())
+
+    def action_system(self) -> None:
+        from .screens.system import SystemScreen
+
+        self.push_screen(SystemScreen())
+
+    def action_new_run(self, kind: str | None = None) -> None:
+        from .screens.new_run import NewRunScreen
+
+        self.push_screen(NewRunScreen(kind=kind))
+
+    def action_open_run(self, run_id: int) -> None:
+        from .screens.run import RunScreen
+
+        self.push_screen(RunScreen(run_id))
+
+    # -- command palette: every action of the app and of the current screen ----------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        from ..experiments import KINDS
+
+        yield SystemCommand("Leaderboard", "rank runs by FID / KID / accuracy", self.action_leaderboard)
+        yield SystemCommand("System", "GPUs, CPU and memory, and which run uses what", self.action_system)
+        yield SystemCommand("Help", "keys and what they do", self.action_help)
+        for kind in KINDS.values():
+            yield SystemCommand(f"New run: {kind.name}", kind.summary, lambda k=kind.name: self.action_new_run(k))
+        for binding in getattr(screen, "BINDINGS", []):
+            if isinstance(binding, Binding) and binding.description and binding.show:
+                yield SystemCommand(f"{binding.description} ({binding.key})", f"{type(screen).__name__} action",
+                                    lambda a=binding.action, s=screen: s.run_action(a))
+        for run in self.store.list_runs(limit=30):
+            yield SystemCommand(f"Open run {run.id}: {run.name}", f"{run.kind} on {run.dataset or '-'}, {run.status}",
+                                lambda i=run.id: self.action_open_run(i))
+
+
+def run_tui(db: str | None = None) -> int:
+    store = Store(db)
+    TuigenApp(store).run()
+    return 0

@@ -1,0 +1,130 @@
+"""What the screens show, read from the store in worker threads (never on the UI thread).
+
+Runs are polled incrementally: new ids, plus runs that were active last time (the only ones
+whose rows can change), with a full resync every few polls to pick up deletes and resumes
+made by other processes.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..experiments import KINDS
+from ..store import ACTIVE, Store
+
+FULL_SYNC_EVERY = 10
+
+
+@dataclass
+class RunRow:
+    id: int
+    name: str
+    kind: str
+    dataset: str
+    status: str
+    step: int
+    total: int | None
+    loss: float | None
+    score_label: str
+    score: float | None
+    started_at: float | None
+    ended_at: float | None
+    where: str
+    tags: str
+    parent_id: int | None
+
+
+@dataclass
+class RunsSnapshot:
+    rows: list[RunRow]
+    full: bool  # True: rows is every run (others were deleted)
+    polled_at: float = field(default_factory=time.time)
+
+
+class RunsPoller:
+    """Keeps track of which runs can still change, so each poll reads only those."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.max_id = 0
+        self.active: set[int] = set()
+        self.polls = 0
+
+    def poll(self) -> RunsSnapshot:
+        full = self.polls % FULL_SYNC_EVERY == 0
+        self.polls += 1
+        if full:
+            runs = self.store.list_runs(newest_first=False)
+        else:
+            runs = self.store.runs_changed(self.max_id, sorted(self.active))
+        summaries = self.store.summary([r.id for r in runs])
+        rows = [_row(r, summaries.get(r.id, {})) for r in runs]
+        for r in runs:
+            self.max_id = max(self.max_id, r.id)
+            (self.active.add if r.status in ACTIVE else self.active.discard)(r.id)
+        return RunsSnapshot(rows, full)
+
+
+def _row(run, summary: dict) -> RunRow:
+    kind = KINDS.get(run.kind)
+    metric = summary.get(kind.progress_metric if kind else "loss") or summary.get("loss")
+    label, score = "", None
+    if kind:
+        for sc in kind.scores:
+            if sc.key in summary:
+                s = summary[sc.key]
+                label, score = sc.label or sc.key, (s.max if sc.higher_is_better else s.min)
+                break
+    where = " ".join(x for x in (run.host, run.device) if x) or run.executor
+    return RunRow(run.id, run.name, run.kind, run.dataset, run.status, run.step or 0, run.total_steps,
+                  metric.last if metric else None, label, score, run.started_at, run.ended_at, where, run.tags,
+                  run.parent_id)
+
+
+@dataclass
+class RunDetail:
+    run: Any
+    config: dict
+    points: list  # new MetricPoints since the last poll
+    last_point_id: int
+    events: list
+    artifacts: list
+    system: list
+    log_text: str
+    log_offset: int
+    model_summary: str
+
+
+def run_detail(store: Store, run_id: int, after_id: int, log_offset: int, since: float) -> RunDetail:
+    run = store.get_run(run_id)
+    points = store.metrics(run_id, after_id=after_id)
+    arts = store.artifacts(run_id)
+    summary = next((Path(a.path) for a in arts if a.kind == "text" and a.key == "model_summary"), None)
+    log_text, offset = read_log(Path(run.run_dir) / "output.log", log_offset)
+    return RunDetail(run, json.loads(run.config or "{}"), points, points[-1].id if points else after_id,
+                     store.events(run_id), arts, store.system_samples(run_id, since=since), log_text, offset,
+                     summary.read_text() if summary and summary.is_file() else "")
+
+
+def read_log(path: Path, offset: int, max_bytes: int = 65536) -> tuple[str, int]:
+    """New text of a log since `offset` (the last 64 KiB at most on the first read)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            start = max(offset, size - max_bytes) if offset == 0 else offset
+            f.seek(start)
+            data = f.read(size - start)
+        return data.decode("utf-8", "replace"), size
+    except OSError:
+        return "", offset
+
+
+def metric_group(key: str) -> str:
+    """Curves that share a chart: loss, val_loss, d_loss and g_loss are one 'loss' chart."""
+    for prefix in ("val_", "train_", "test_", "d_", "g_", "source_", "target_", "eval/", "train/", "val/"):
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return key[len(prefix):]
+    return key

@@ -1,0 +1,93 @@
+"""Leaderboard: pick dataset and metric; runs ranked within one provenance, with the
+hyperparameters that vary among them as columns."""
+from __future__ import annotations
+
+import json
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Select, Static
+
+from ...reports.leaderboard import Board, _diff, _fmt, leaderboard
+
+METRICS = ["fid", "kid", "accuracy", "val_acc", "target_acc"]
+
+
+class LeaderboardScreen(Screen):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("enter", "open", "Open run"),
+                Binding("p", "next_provenance", "Other provenance")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.board: Board | None = None
+        self.provenance_key: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="artifact-bar"):
+            yield Select([(m, m) for m in METRICS], value="fid", id="metric", allow_blank=False)
+            yield Select([], prompt="all datasets", id="dataset")
+        yield Static("", id="board-provenance")
+        yield DataTable(id="board", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load_datasets()
+        self.refresh_board()
+
+    @work(thread=True, group="board")
+    def load_datasets(self) -> None:
+        datasets = sorted({r.dataset for r in self.app.store.list_runs() if r.dataset})
+        self.app.call_from_thread(self.query_one("#dataset", Select).set_options, [(d, d) for d in datasets])
+
+    @on(Select.Changed)
+    def changed(self) -> None:
+        self.provenance_key = None
+        self.refresh_board()
+
+    @work(thread=True, exclusive=True, group="board")
+    def refresh_board(self) -> None:
+        metric = self.query_one("#metric", Select).value
+        dataset = self.query_one("#dataset", Select).value
+        dataset = dataset if isinstance(dataset, str) else None  # no selection: every dataset
+        board = leaderboard(self.app.store, str(metric), dataset=dataset, provenance_key=self.provenance_key)
+        self.app.call_from_thread(self.show, board)
+
+    def show(self, board: Board) -> None:
+        self.board = board
+        table = self.query_one("#board", DataTable)
+        table.clear(columns=True)
+        head = self.query_one("#board-provenance", Static)
+        if not board.rows:
+            head.update(f"no {board.metric} scores yet: `tuigen fid RUN` or `tuigen accuracy RUN` records them")
+            return
+        direction = "higher" if board.higher_is_better else "lower"
+        prov = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(board.provenance.items()))
+        text = f"[b]{board.metric}[/b] ({direction} is better), ranked within provenance {board.provenance_key}: {prov}"
+        for key, n, other in board.others:
+            text += f"\n[yellow]not ranked here[/]: {n} run(s) with {_diff(board.provenance, other)} (p to switch)"
+        head.update(text)
+        table.add_columns("#", "run", "name", *board.columns, board.metric, "step")
+        for r in board.rows:
+            table.add_row(str(r.rank), str(r.run_id), r.name,
+                          *[_fmt(r.params[c]) if not isinstance(r.params[c], (dict,)) else json.dumps(r.params[c])
+                            for c in board.columns],
+                          f"{r.value:.4g}" + (f" ± {r.std:.2g}" if r.std else ""), str(r.step), key=str(r.run_id))
+
+    def action_next_provenance(self) -> None:
+        if self.board and self.board.others:
+            self.provenance_key = self.board.others[0][0]
+            self.refresh_board()
+
+    def action_open(self) -> None:
+        table = self.query_one("#board", DataTable)
+        if table.row_count:
+            run_id = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+            self.app.action_open_run(run_id)
+
+    @on(DataTable.RowSelected)
+    def selected(self) -> None:
+        self.action_open()
