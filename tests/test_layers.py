@@ -15,7 +15,7 @@ from conftest import python
 TORCH_FREE = ["tuigen", "tuigen.cli", "tuigen.cli.commands", "tuigen.store", "tuigen.config",
               "tuigen.experiments", "tuigen.data", "tuigen.data.catalog", "tuigen.runner.scheduler",
               "tuigen.runner.reaper", "tuigen.runner.recorder", "tuigen.runner.worker", "tuigen.tracking",
-              "tuigen.viz", "tuigen.experiments.dann", "tuigen.reports", "tuigen.reports.leaderboard",
+              "tuigen.viz", "tuigen.experiments.dann", "tuigen.experiments.gan", "tuigen.reports", "tuigen.reports.leaderboard",
               "tuigen.tui.app", "tuigen.tui.screens.runs", "tuigen.tui.screens.run", "tuigen.tui.screens.new_run",
               "tuigen.tui.screens.leaderboard", "tuigen.tui.screens.compare", "tuigen.tui.screens.system",
               "tuigen.tui.screens.help"]

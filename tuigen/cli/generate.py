@@ -44,6 +44,8 @@ def add_parsers(sub) -> None:
     s.add_argument("--format", choices=("png", "npz", "both"), default="both")
     s.add_argument("--labels", help="class runs: 0,1,2 (cycled; default each class in turn); "
                    "multi-hot runs: test or new_test")
+    s.add_argument("--truncation", type=float, default=1.0,
+                   help="style-based GANs: truncation psi (1 = none, 0 = the mean image)")
 
     g = sub.add_parser("grid", help="class grid: rows = classes, columns = fixed noises")
     _common(g)
@@ -131,19 +133,23 @@ def cmd_sample(store: Store, args) -> int:
         raise ValueError("-n and --batch must be >= 1")
     run, cfg, trained = _load(store, args)
     labels = parse_labels(args.labels, trained, args.num)
-    steps = None if args.sampler == "ddpm" else args.steps
-    per_batch = _evals(trained, args.sampler, steps)
+    gan = hasattr(trained, "generate")
+    steps = None if args.sampler == "ddpm" or gan else args.steps
+    per_batch = 1 if gan else _evals(trained, args.sampler, steps)
     t0 = time.perf_counter()
     with _progress() as bar:
         tick = _Bar(bar, f"sampling run {run.id}", per_batch * -(-args.num // args.batch))
         images = sample(trained, args.num, batch=args.batch, sampler=args.sampler, steps=steps, eta=args.eta,
-                        labels=labels, guidance=args.guidance, seed=args.seed, progress=tick)
+                        labels=labels, guidance=args.guidance, seed=args.seed, truncation_psi=args.truncation,
+                        progress=tick)
     seconds = time.perf_counter() - t0
-    name = f"{args.sampler}{'' if steps is None else steps}-eta{args.eta:g}-w{args.guidance:g}-n{args.num}-step{trained.step}"
+    name = (f"gan-psi{args.truncation:g}-n{args.num}-step{trained.step}" if gan else
+            f"{args.sampler}{'' if steps is None else steps}-eta{args.eta:g}-w{args.guidance:g}-n{args.num}-step{trained.step}")
     folder = Path(args.out) if args.out else Path(run.run_dir) / "samples" / name
     save_sample_set(images, folder, args.format)
-    meta = _provenance(trained, args, n=args.num, sampler=args.sampler, steps=steps or cfg.timesteps,
-                       eta=args.eta, labels=args.labels or ("each class" if trained.cond.kind == "class" else None),
+    sampler_meta = ({"sampler": "gan", "truncation_psi": args.truncation} if gan else
+                    {"sampler": args.sampler, "steps": steps or cfg.timesteps, "eta": args.eta})
+    meta = _provenance(trained, args, n=args.num, **sampler_meta, labels=args.labels or ("each class" if trained.cond.kind == "class" else None),
                        seconds=round(seconds, 2), images_per_s=round(args.num / seconds, 3), format=args.format)
     store.add_artifact(run.id, "samples", folder, key=name, step=trained.step, meta=meta)
     print(f"wrote {args.num} samples to {folder} ({args.num / seconds:.2f} images/s)")

@@ -10,8 +10,9 @@ from .classifier import KIND as CLASSIFIER
 from .dann import KIND as DANN
 from .diffusion import COND_DDPM, DDPM
 from .exec_command import KIND as EXEC
+from .gan import CGAN, DCGAN, STYLEGAN
 
-KINDS: dict[str, ExperimentKind] = {k.name: k for k in (DDPM, COND_DDPM, DANN, CLASSIFIER, EXEC)}
+KINDS: dict[str, ExperimentKind] = {k.name: k for k in (DDPM, COND_DDPM, DCGAN, CGAN, STYLEGAN, DANN, CLASSIFIER, EXEC)}
 
 
 def get_kind(name: str) -> ExperimentKind:

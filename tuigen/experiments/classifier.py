@@ -58,7 +58,7 @@ def run(cfg: ClassifierConfig, ctx) -> None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
-        gen.set_state(state["batch_rng"])
+        gen.set_state(state["batch_rng"].cpu())  # loaded onto the device; generators live on the CPU
     else:
         from ..models.summary import format_summary, summarize
 

@@ -102,7 +102,7 @@ def train(cfg, ctx) -> None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
-        gen.set_state(state["batch_rng"])
+        gen.set_state(state["batch_rng"].cpu())  # generators live on the CPU
         orders = [o.cpu() for o in state["orders"]]
         sums = dict(state["sums"])
     else:

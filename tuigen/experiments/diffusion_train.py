@@ -93,7 +93,7 @@ def train(cfg, ctx) -> None:
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
-        gen.set_state(state["batch_rng"])
+        gen.set_state(state["batch_rng"].cpu())  # loaded onto the device; generators live on the CPU
     else:
         _record_architecture(ctx, model, images, labels, cond)
         ctx.event(f"{data.name}: {len(data.images)} images {tuple(data.images.shape[1:])}, "

@@ -7,7 +7,9 @@ from .. import config as schema
 from ..experiments import get_kind
 from ..store import Store
 
-GENERATIVE = ("ddpm", "cond-ddpm")
+DIFFUSION = ("ddpm", "cond-ddpm")
+GANS = ("dcgan", "cgan", "stylegan")
+GENERATIVE = DIFFUSION + GANS
 
 
 class GenerateError(ValueError):
@@ -34,8 +36,7 @@ def checkpoint_path(store: Store, run_id: int, checkpoint: str | None) -> Path:
 
 def load_trained(store: Store, run_id: int, *, checkpoint: str | None = None, weights: str = "ema",
                  device: str = "auto"):
-    """(run, config, Trained) for a diffusion run."""
-    from ..experiments.diffusion_train import restore
+    """(run, config, a trained generator): diffusion runs give `Trained`, GAN runs `TrainedGAN`."""
     from ..runner.context import pick_device
 
     run = store.get_run(run_id)
@@ -43,4 +44,12 @@ def load_trained(store: Store, run_id: int, *, checkpoint: str | None = None, we
         raise GenerateError(f"run {run_id} is a '{run.kind}' run; sampling works on {', '.join(GENERATIVE)} runs")
     cfg = schema.from_json(get_kind(run.kind).config, run.config)
     path = checkpoint_path(store, run_id, checkpoint)
+    if run.kind in GANS:
+        from ..experiments.gan_train import restore
+    else:
+        from ..experiments.diffusion_train import restore
     return run, cfg, restore(cfg, str(path), weights, pick_device(device))
+
+
+def is_gan(trained) -> bool:
+    return hasattr(trained, "generate")

@@ -43,9 +43,19 @@ def parse_labels(text: str | None, trained, n: int) -> torch.Tensor | None:
 @torch.no_grad()
 def sample(trained, n: int, *, batch: int = 64, sampler: str = "ddim", steps: int | None = 50, eta: float = 0.0,
            labels: torch.Tensor | None = None, guidance: float = 0.0, seed: int = 0,
-           noise: torch.Tensor | None = None,
+           noise: torch.Tensor | None = None, truncation_psi: float = 1.0,
            progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """n images as uint8 (N, H, W, C). `progress(k)` is told of each network evaluation step."""
+    """n images as uint8 (N, H, W, C). `progress(k)` is told of each network evaluation step.
+    GAN runs ignore the sampler settings; `truncation_psi` is for style-based GANs."""
+    if hasattr(trained, "generate"):  # a GAN: one forward pass per batch
+        out = []
+        for start in range(0, n, batch):
+            m = min(batch, n - start)
+            y = labels[start:start + m] if labels is not None else None
+            out.append(to_uint8(trained.generate(m, labels=y, seed=seed + start, truncation_psi=truncation_psi)))
+            if progress:
+                progress(1)
+        return np.concatenate(out)
     dev = next(trained.model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     out = []
