@@ -28,7 +28,7 @@ class TuigenApp(App):
     def __init__(self, store: Store):
         super().__init__()
         self.store = store
-        self.sub_title = store.url
+        self.sub_title = _store_label(store.url)
 
     def on_mount(self) -> None:
         from .screens.runs import RunsScreen
@@ -99,6 +99,19 @@ class TuigenApp(App):
         for run in self.store.list_runs(limit=30):
             yield SystemCommand(f"Open run {run.id}: {run.name}", f"{run.kind} on {run.dataset or '-'}, {run.status}",
                                 lambda i=run.id: self.action_open_run(i))
+
+
+def _store_label(url: str) -> str:
+    """The database as a person names it: runs.db (relative when under the working folder)."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database:
+        rel = os.path.relpath(u.database)
+        return rel if not rel.startswith("..") else u.database
+    return u.render_as_string(hide_password=True)
 
 
 def run_tui(db: str | None = None) -> int:

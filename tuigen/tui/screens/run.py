@@ -9,12 +9,13 @@ import sys
 import time
 from collections import defaultdict
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import (DataTable, Footer, Header, Label, Log, Select, Sparkline, Static, TabbedContent,
+from textual.widgets import (DataTable, Footer, Label, Log, Select, Sparkline, Static, TabbedContent,
                              TabPane)
 from textual_plotext import PlotextPlot
 
@@ -80,8 +81,7 @@ class RunScreen(Screen):
         self.shown_config = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(f"run {self.run_id}", id="run-header")
+        yield Static(f"run {self.run_id}", id="run-header")  # the run's own title bar
         with TabbedContent(initial="curves"):
             with TabPane("Curves", id="curves"):
                 yield VerticalScroll(Grid(classes="plots", id="plots"))
@@ -127,11 +127,13 @@ class RunScreen(Screen):
         self.last_point_id, self.log_offset = d.last_point_id, d.log_offset
         r = d.run
         total = f"/{r.total_steps}" if r.total_steps else ""
-        self.query_one("#run-header", Static).update(
-            f"[b]run {r.id}[/b] {r.name}  {cells.status(r.status).markup}  {r.kind} on {r.dataset or '-'}  "
-            f"step {r.step}{total}  {cells.elapsed(r.started_at, r.ended_at)}  {r.host} {r.device}"
-            + (f"  from run {r.parent_id}" if r.parent_id else "")
-            + (f"\n[red]{r.error.strip().splitlines()[-1]}[/red]" if r.error and r.error.strip() else ""))
+        header = Text.assemble((f"run {r.id} ", "bold"), f"{r.name}   ", cells.status(r.status),
+                               f"   {r.kind} on {r.dataset or '-'}   step {r.step}{total}   "
+                               f"{cells.elapsed(r.started_at, r.ended_at)}   {r.host} {r.device}",
+                               f"   from run {r.parent_id}" if r.parent_id else "")
+        if r.error and r.error.strip():
+            header.append("\n" + r.error.strip().splitlines()[-1], style="red")
+        self.query_one("#run-header", Static).update(header)
         self._add_points(d.points)
         self._redraw()
         if not self.shown_config:

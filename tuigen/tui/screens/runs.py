@@ -121,7 +121,7 @@ class RunsScreen(Screen):
                 return False
             for col, value in self._cells(row).items():
                 if str(self.table.get_cell(key, col)) != str(value):
-                    self.table.update_cell(key, col, value)
+                    self.table.update_cell(key, col, value, update_width=True)
             return False
         if visible:
             self.table.add_row(*self._cells(row).values(), key=key)

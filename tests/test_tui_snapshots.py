@@ -1,0 +1,40 @@
+"""Snapshots of the main screens (textual pinned exactly in pyproject, so a diff is a real
+change). Update after an intended change with: pytest tests/test_tui_snapshots.py --snapshot-update"""
+from __future__ import annotations
+
+from test_tui import make_runs, table_ids, wait_until
+from tuigen.tui.app import TuigenApp
+
+SIZE = (120, 32)
+
+
+def test_runs_screen(snap_compare, store):
+    make_runs(store)
+
+    async def ready(pilot):
+        await wait_until(pilot, lambda: len(table_ids(pilot.app)) == 4)
+
+    assert snap_compare(TuigenApp(store), terminal_size=SIZE, run_before=ready)
+
+
+def test_run_screen_curves(snap_compare, store):
+    ids = make_runs(store)
+
+    async def ready(pilot):
+        pilot.app.action_open_run(ids["big"])
+        await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "RunScreen"
+                         and set(pilot.app.screen.plots) == {"loss", "lr"})
+        await pilot.pause(0.3)
+
+    assert snap_compare(TuigenApp(store), terminal_size=SIZE, run_before=ready)
+
+
+def test_leaderboard_screen(snap_compare, store):
+    make_runs(store)
+
+    async def ready(pilot):
+        await pilot.press("b")
+        await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "LeaderboardScreen"
+                         and pilot.app.screen.query_one("#board").row_count == 3)
+
+    assert snap_compare(TuigenApp(store), terminal_size=SIZE, run_before=ready)
