@@ -7,7 +7,6 @@ hyperparameters that vary among the ranked runs — the researchers' own tuning 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,33 +41,23 @@ class Board:
 
 def leaderboard(store: Store, metric: str, *, dataset: str | None = None, kind: str | None = None,
                 provenance_key: str | None = None) -> Board:
+    """Counting and ranking happen in SQL; only the chosen provenance's rows come back."""
     higher = HIGHER_IS_BETTER.get(metric, False)
-    runs = {r.id: r for r in store.list_runs(kind=kind, dataset=dataset)}
-    scores = store.scores(metric=metric, run_ids=list(runs)) if runs else []
-    groups: dict[str, list] = {}
-    for s in scores:
-        groups.setdefault(s.provenance_key, []).append(s)
+    groups = {key: (n, newest) for key, n, newest in store.score_groups(metric, dataset=dataset, kind=kind)}
     if not groups:
         return Board(metric, higher, {}, None, [], [])
-    runs_per_group = Counter({k: len({s.run_id for s in v}) for k, v in groups.items()})
-    if provenance_key is None:  # the provenance most runs share
-        provenance_key = max(runs_per_group, key=lambda k: (runs_per_group[k], max(s.id for s in groups[k])))
+    if provenance_key is None:  # the provenance most runs share (ties: the newest)
+        provenance_key = max(groups, key=lambda k: groups[k])
     if provenance_key not in groups:
         raise ValueError(f"no {metric} scores with provenance {provenance_key}; known: {', '.join(groups)}")
-    chosen = groups[provenance_key]
-    best: dict[int, Any] = {}
-    for s in chosen:  # each run's best score under this provenance
-        cur = best.get(s.run_id)
-        if cur is None or (s.value > cur.value if higher else s.value < cur.value):
-            best[s.run_id] = s
-    ordered = sorted(best.values(), key=lambda s: -s.value if higher else s.value)
-    configs = {rid: json.loads(runs[rid].config or "{}") for rid in best}
-    columns = varying_params(list(configs.values()))
-    rows = [BoardRow(i + 1, s.run_id, runs[s.run_id].name, runs[s.run_id].kind, runs[s.run_id].dataset,
-                     {c: configs[s.run_id].get(c) for c in columns}, s.value, s.std, s.step)
-            for i, s in enumerate(ordered)]
-    others = [(k, runs_per_group[k], json.loads(v[0].provenance)) for k, v in groups.items() if k != provenance_key]
-    return Board(metric, higher, json.loads(chosen[0].provenance), provenance_key, columns, rows, others)
+    best = store.best_scores(metric, provenance_key, higher, dataset=dataset, kind=kind)
+    configs = [json.loads(r[4] or "{}") for r in best]
+    columns = varying_params(configs)
+    rows = [BoardRow(i + 1, r[0], r[1], r[2], r[3], {c: cfg.get(c) for c in columns}, r[5], r[6], r[7])
+            for i, (r, cfg) in enumerate(zip(best, configs))]
+    others = [(k, n, store.score_provenance(newest)) for k, (n, newest) in groups.items() if k != provenance_key]
+    return Board(metric, higher, store.score_provenance(groups[provenance_key][1]), provenance_key, columns, rows,
+                 others)
 
 
 def varying_params(configs: list[dict]) -> list[str]:

@@ -127,6 +127,53 @@ class Store:
         with self.read() as s:
             return list(s.scalars(q))
 
+    def run_statuses(self) -> dict[int, str]:
+        """{id: status} of every run: the cheap scan that tells a poller what changed."""
+        with self.read() as s:
+            return dict(s.execute(select(m.Run.id, m.Run.status)).all())
+
+    def runs_by_id(self, ids: Sequence[int]) -> list[m.Run]:
+        if not ids:
+            return []
+        with self.read() as s:
+            return list(s.scalars(select(m.Run).where(m.Run.id.in_(list(ids))).order_by(m.Run.id)))
+
+    def score_groups(self, metric: str, *, dataset: str | None = None, kind: str | None = None) -> list[tuple]:
+        """(provenance_key, runs, newest score id) per provenance of `metric`, counted in SQL."""
+        q = (select(m.Score.provenance_key, func.count(func.distinct(m.Score.run_id)), func.max(m.Score.id))
+             .join(m.Run, m.Run.id == m.Score.run_id).where(m.Score.metric == metric)
+             .group_by(m.Score.provenance_key))
+        if dataset:
+            q = q.where(m.Run.dataset == dataset)
+        if kind:
+            q = q.where(m.Run.kind == kind)
+        with self.read() as s:
+            return [tuple(r) for r in s.execute(q)]
+
+    def best_scores(self, metric: str, provenance_key: str, higher_is_better: bool, *, dataset: str | None = None,
+                    kind: str | None = None) -> list[tuple]:
+        """(run_id, name, kind, dataset, config, value, std, step) of each run's best score
+        under one provenance, best first."""
+        q = (select(m.Score.run_id, m.Run.name, m.Run.kind, m.Run.dataset, m.Run.config, m.Score.value,
+                    m.Score.std, m.Score.step)
+             .join(m.Run, m.Run.id == m.Score.run_id)
+             .where(m.Score.metric == metric, m.Score.provenance_key == provenance_key))
+        if dataset:
+            q = q.where(m.Run.dataset == dataset)
+        if kind:
+            q = q.where(m.Run.kind == kind)
+        best: dict[int, tuple] = {}
+        with self.read() as s:
+            for row in s.execute(q):
+                cur = best.get(row[0])
+                if cur is None or (row[5] > cur[5] if higher_is_better else row[5] < cur[5]):
+                    best[row[0]] = tuple(row)
+        return sorted(best.values(), key=lambda r: -r[5] if higher_is_better else r[5])
+
+    def score_provenance(self, score_id: int) -> dict:
+        with self.read() as s:
+            return json.loads(s.execute(select(m.Score.provenance).where(m.Score.id == score_id)).scalar() or "{}")
+
     def update_run(self, run_id: int, **fields: Any) -> None:
         with self.write() as s:
             s.execute(update(m.Run).where(m.Run.id == run_id).values(**fields))

@@ -40,32 +40,47 @@ class RunRow:
 @dataclass
 class RunsSnapshot:
     rows: list[RunRow]
-    full: bool  # True: rows is every run (others were deleted)
+    gone: list[int]  # runs deleted since the last resync
     polled_at: float = field(default_factory=time.time)
 
 
 class RunsPoller:
-    """Keeps track of which runs can still change, so each poll reads only those."""
+    """Keeps track of which runs can still change, so each poll reads only those.
+
+    A normal poll reads new runs and the active ones. Every FULL_SYNC_EVERY polls a resync
+    scans only (id, status) of all runs, to notice deletes and resumes made elsewhere, and
+    refetches just the runs whose status changed."""
 
     def __init__(self, store: Store):
         self.store = store
         self.max_id = 0
         self.active: set[int] = set()
+        self.known: dict[int, str] = {}
         self.polls = 0
 
     def poll(self) -> RunsSnapshot:
-        full = self.polls % FULL_SYNC_EVERY == 0
+        resync = self.polls % FULL_SYNC_EVERY == 0
         self.polls += 1
-        if full:
+        gone: list[int] = []
+        if resync and self.known:
+            statuses = self.store.run_statuses()
+            gone = [i for i in self.known if i not in statuses]
+            changed = {i for i, st in statuses.items() if self.known.get(i) != st} | self.active
+            runs = self.store.runs_by_id(sorted(i for i in changed if i in statuses))
+        elif resync:
             runs = self.store.list_runs(newest_first=False)
         else:
             runs = self.store.runs_changed(self.max_id, sorted(self.active))
         summaries = self.store.summary([r.id for r in runs])
         rows = [_row(r, summaries.get(r.id, {})) for r in runs]
+        for i in gone:
+            self.known.pop(i, None)
+            self.active.discard(i)
         for r in runs:
             self.max_id = max(self.max_id, r.id)
+            self.known[r.id] = r.status
             (self.active.add if r.status in ACTIVE else self.active.discard)(r.id)
-        return RunsSnapshot(rows, full)
+        return RunsSnapshot(rows, gone)
 
 
 def _row(run, summary: dict) -> RunRow:

@@ -65,12 +65,11 @@ class RunsScreen(Screen):
         self.app.call_from_thread(self.apply, snapshot)
 
     def apply(self, snap: RunsSnapshot) -> None:
-        if snap.full:
-            for gone in set(self.rows) - {r.id for r in snap.rows}:
-                self.rows.pop(gone)
-                self.selected.discard(gone)
-                if str(gone) in self.table.rows:
-                    self.table.remove_row(str(gone))
+        for gone in snap.gone:
+            self.rows.pop(gone, None)
+            self.selected.discard(gone)
+            if str(gone) in self.table.rows:
+                self.table.remove_row(str(gone))
         added = False
         for row in snap.rows:
             self._track_rate(row, snap.polled_at)
