@@ -85,6 +85,11 @@ def knobs(cls: type) -> list[Knob]:
     return out
 
 
+def ordered_knobs(cls: type) -> list[Knob]:
+    """Knobs as people see them (flags, forms): the kind's own first, runtime ones last."""
+    return sorted(knobs(cls), key=lambda k: k.group == "runtime")
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, tuple):
         return "(" + ",".join(str(x) for x in v) + ")"
@@ -217,7 +222,7 @@ def add_arguments(parser: Any, cls: type) -> None:
     """Add one `--name` flag per knob to an argparse parser (values stay raw strings;
     `build` parses and validates them so errors read the same from the CLI and the TUI)."""
     groups: dict[str, Any] = {}
-    for k in sorted(knobs(cls), key=lambda k: k.group == "runtime"):  # the kind's own knobs first
+    for k in ordered_knobs(cls):
         g = groups.get(k.group)
         if g is None:
             g = groups[k.group] = parser.add_argument_group(f"{k.group} options" if k.group else f"{cls.__name__} options")

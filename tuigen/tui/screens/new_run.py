@@ -76,7 +76,7 @@ class NewRunScreen(Screen):
         self.query_one("#kind-summary", Label).update(f" {kind.summary}")
         form = self.query_one("#form", VerticalScroll)
         form.remove_children()
-        self.knobs = {k.name: k for k in schema.knobs(kind.config)}
+        self.knobs = {k.name: k for k in schema.ordered_knobs(kind.config)}
         fields = []
         for k in self.knobs.values():
             value = self.base.get(k.name, k.default)
