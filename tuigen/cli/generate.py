@@ -98,6 +98,11 @@ class _Bar:
         self.bar, self.t0, self.done = bar, time.perf_counter(), 0
         self.task = bar.add_task(description, total=total, rate="")
 
+    def set(self, done: int, total: int) -> None:
+        """Absolute progress (e.g. images through Inception), with images/s."""
+        rate = done / max(time.perf_counter() - self.t0, 1e-9)
+        self.bar.update(self.task, total=total, completed=done, rate=f"{rate:.1f} img/s")
+
     def __call__(self, *_: int) -> None:
         self.done += 1
         rate = self.done / max(time.perf_counter() - self.t0, 1e-9)

@@ -52,3 +52,72 @@ def accuracy_of_run(store: Store, run_id: int, *, settings: SamplerSettings, per
                   "weights": weights, **settings.provenance(trained.diffusion.T)}
     store.add_score(run_id, "accuracy", acc, provenance, step=trained.step)
     return acc, provenance
+
+
+def reference_images(dataset: str, size: int, channels: int):
+    """A run's real data at its own size, and a stable identity for the stats cache."""
+    from ..data import load_dataset
+    from ..data.cache import DATA_VERSION
+
+    data = load_dataset(dataset, size, channels)
+    return data.images, f"dataset:{dataset}/size{size}/ch{channels}/n{len(data.images)}/data-v{DATA_VERSION}"
+
+
+def comparable_provenance(result, reference: str, sampler: dict, weights: str) -> dict:
+    """What must match for two FIDs to be ranked together (not the checkpoint step)."""
+    p = result.provenance
+    return {"n": result.n_a, "reference": reference, "reference_n": result.n_b, "extractor": p["extractor"],
+            "input_scaling": p["input_scaling"], "fid_method": p["fid_method"],
+            "kid": f"{p['kid']['subsets']}x{p['kid']['subset_size']}", "weights": weights, **sampler}
+
+
+def fid_of_run(store: Store, run_id: int, *, n: int, settings: SamplerSettings, checkpoint: str | None = None,
+               weights: str = "ema", device: str = "auto", bar=None, bar_factory=None):
+    """Sample n images from a run, compare with its dataset, store FID and KID with provenance."""
+    from ..metrics import compare
+
+    run, cfg, trained = load_trained(store, run_id, checkpoint=checkpoint, weights=weights, device=device)
+    gan = hasattr(trained, "generate")
+    evals = 1 if gan else len(trained.diffusion.timesteps_for(settings.sampler, settings.steps))
+    tick = bar_factory(bar, f"sampling {n} from run {run_id}", evals * -(-n // settings.batch)) if bar else None
+    labels = None
+    if trained.cond.kind == "class":  # conditional runs: every class equally often
+        labels = torch.arange(trained.cond.size).repeat(-(-n // trained.cond.size))[:n]
+    elif trained.cond.kind == "multi":
+        from ..data import shapes_test_labels
+
+        table = torch.from_numpy(shapes_test_labels("test"))
+        labels = table[torch.arange(n) % len(table)]
+    images = sample(trained, n, batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
+                    eta=settings.eta, labels=labels, guidance=settings.guidance, seed=settings.seed, progress=tick)
+    ref, ref_identity = reference_images(run.dataset, trained.image_shape[1], trained.image_shape[0])
+    fid_bar = bar_factory(bar, "Inception features", 1) if bar else None
+
+    def progress(done: int, total: int) -> None:
+        if fid_bar:
+            fid_bar.set(done, total)
+
+    result = compare(images, ref, identity_b=ref_identity, device=device, progress=progress)
+    sampler = {"sampler": "gan"} if gan else settings.provenance(trained.diffusion.T)
+    if gan:
+        sampler["guidance"] = 0.0
+    prov = comparable_provenance(result, ref_identity, sampler, trained.weights)
+    store.add_score(run_id, "fid", result.fid, prov, step=trained.step)
+    store.add_score(run_id, "kid", result.kid_mean, prov, std=result.kid_std, step=trained.step)
+    return result
+
+
+def fid_of_folders(dir_a: str, dir_b: str, *, device: str = "auto", bar=None, bar_factory=None):
+    from ..metrics import compare, load_image_folder
+
+    a, b = load_image_folder(dir_a), load_image_folder(dir_b)
+    for folder, name in ((a, dir_a), (b, dir_b)):
+        if getattr(folder, "skipped", None):
+            print(f"{name}: skipped {len(folder.skipped)} unreadable file(s)")
+    fid_bar = bar_factory(bar, "Inception features", 1) if bar else None
+
+    def progress(done: int, total: int) -> None:
+        if fid_bar:
+            fid_bar.set(done, total)
+
+    return compare(a, b, device=device, progress=progress)

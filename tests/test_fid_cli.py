@@ -1,0 +1,50 @@
+"""`tuigen fid` end to end on tiny sets: a run's samples against its data, and two folders."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from conftest import wait_status
+
+
+def make_folder(root, n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(root / cls / f"{i}.png")
+    return root
+
+
+def test_fid_of_a_run_is_stored_with_provenance_and_ranked(cli, store, tmp_path):
+    data = make_folder(tmp_path / "imgs")
+    code, out, err = cli("run", "ddpm", "--dataset", f"folder:{data}", "--image_size", "8", "--channels", "8",
+                         "--dim_mults", "1,2", "--attn_resolutions", "", "--timesteps", "20", "--batch_size", "8",
+                         "--train_num_steps", "4", "--sample_every", "4", "--sample_steps", "2", "--json")
+    assert code == 0, err
+    run_id = json.loads(out)["id"]
+    wait_status(store, run_id, "completed", timeout=120)
+    code, out, err = cli("fid", str(run_id), "-n", "12", "--steps", "2", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert np.isfinite(result["fid"]) and result["comparable"] is False  # 12 images: flagged
+    fid, kid = store.scores(metric="fid"), store.scores(metric="kid")
+    assert len(fid) == 1 and len(kid) == 1 and fid[0].step == 4
+    prov = json.loads(fid[0].provenance)
+    assert prov["n"] == 12 and prov["reference_n"] == 20 and prov["sampler"] == "ddim" and prov["steps"] == 2
+    assert "x/128" in prov["input_scaling"] or "128" in prov["input_scaling"]
+    code, out, _ = cli("board", "--metric", "fid")
+    assert code == 0 and f"{fid[0].value:.4g}" in out
+
+
+def test_fid_of_two_folders_and_bad_input(cli, tmp_path):
+    a, b = make_folder(tmp_path / "a", seed=1), make_folder(tmp_path / "b", seed=2)
+    code, out, err = cli("fid", str(a), str(a), "--json")
+    assert code == 0, err
+    assert abs(json.loads(out)["fid"]) < 1e-3
+    code, out, err = cli("fid", str(a), str(b), "--json")
+    assert code == 0 and json.loads(out)["fid"] > 0
+    code, _, err = cli("fid", str(a), str(tmp_path / "missing"))
+    assert code == 2 and "is not a folder" in err
