@@ -41,6 +41,10 @@ class DDPMConfig(Runtime):
     num_samples: int = knob(16, "images in each sample grid", ge=1, le=256, group="outputs")
     sample_steps: int = knob(50, "DDIM steps for the grids (0 = full DDPM chain)", ge=0, group="outputs")
     checkpoint_every: int = knob(1000, "steps between checkpoints", ge=1, group="outputs")
+    fid_every: int = knob(0, "steps between FIDs of fid_n EMA samples against the dataset (0 = off); "
+                          "logged as the metric fid, so FID over training is a curve", ge=0, group="outputs")
+    fid_n: int = knob(256, "samples per periodic FID (below 2048 the numbers are flagged as not comparable)",
+                      ge=2, le=50000, group="outputs")
     log_every: int = knob(10, "steps between logged loss averages", ge=1, group="outputs")
 
     def validate(self) -> str | None:

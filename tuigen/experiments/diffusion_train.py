@@ -134,9 +134,35 @@ def train(cfg, ctx) -> None:
         if step % cfg.sample_every == 0 or step == cfg.train_num_steps:
             ctx.log_image("samples", _preview(cfg, ema.model, diffusion, preview_noise, cond, dev), step,
                           nrow=_grid_columns(cond, preview_n))
+        if cfg.fid_every and (step % cfg.fid_every == 0 or step == cfg.train_num_steps):
+            _periodic_fid(cfg, ctx, ema.model, diffusion, cond, data, step)
         if step % cfg.checkpoint_every == 0:
             ctx.save_checkpoint(snapshot())
     ctx.save_checkpoint(snapshot())
+
+
+def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: int) -> None:
+    """FID / KID of fid_n EMA samples (DDIM, sample_steps) against the training data."""
+    from ..data.cache import DATA_VERSION
+    from ..generate.evaluate import SamplerSettings, comparable_provenance
+    from ..generate.sampling import sample
+    from ..metrics import compare
+
+    settings = SamplerSettings("ddim" if cfg.sample_steps else "ddpm", cfg.sample_steps or None, 0.0,
+                               getattr(cfg, "guidance_scale", 0.0), 64, cfg.seed)
+    trained = Trained(model, diffusion, cond, step, "ema", tuple(data.images.shape[1:]))
+    labels = preview_labels(cond, cfg.fid_n, "cpu") if cond.kind != "none" else None
+    if labels is not None:
+        labels = labels[torch.arange(cfg.fid_n) % len(labels)]
+    images = sample(trained, cfg.fid_n, batch=64, sampler=settings.sampler, steps=settings.steps,
+                    labels=labels, guidance=settings.guidance, seed=cfg.seed)
+    c, size, _ = data.images.shape[1:]
+    reference = f"dataset:{data.name}/size{size}/ch{c}/n{len(data.images)}/data-v{DATA_VERSION}"
+    result = compare(images, data.images, identity_b=reference, device=ctx.device)
+    ctx.log({"fid": result.fid, "kid": result.kid_mean}, step)
+    prov = comparable_provenance(result, reference, settings.provenance(diffusion.T), "ema")
+    ctx.store.add_score(ctx.run_id, "fid", result.fid, prov, step=step)
+    ctx.store.add_score(ctx.run_id, "kid", result.kid_mean, prov, std=result.kid_std, step=step)
 
 
 def _grid_columns(cond: Conditioning, n: int) -> int | None:
