@@ -220,3 +220,29 @@ def test_ddpm_resume_gives_the_uninterrupted_loss_curve(cli, store):
     assert [p.step for p in got] == list(range(1, 401))
     for p in got:
         assert p.value == pytest.approx(ref[p.step], rel=1e-4, abs=1e-6), f"step {p.step}"
+
+
+def test_evaluator_reaches_its_stated_accuracy_and_is_cached(tmp_path, monkeypatch):
+    from tuigen.metrics.evaluators import cache_dir, get_evaluator
+
+    monkeypatch.setenv("TUIGEN_CACHE", str(tmp_path / "cache"))
+    ev = get_evaluator("digits", 8)
+    assert ev.held_out_accuracy >= 0.95  # stated in README: digits evaluator >= 0.95 held out
+    assert len(list(cache_dir().glob("digits-8-1-v*.pt"))) == 1
+    again = get_evaluator("digits", 8)
+    assert again.held_out_accuracy == ev.held_out_accuracy
+
+
+def test_accuracy_of_a_conditional_run_is_stored_with_provenance(trained, cli):
+    store, ids = trained
+    code, out, err = cli("accuracy", str(ids["cond-ddpm"]), "--per_class", "3", "--steps", "3", "--guidance", "1",
+                         "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert 0.0 <= result["accuracy"] <= 1.0
+    score = store.scores(metric="accuracy", run_ids=[ids["cond-ddpm"]])[-1]
+    prov = json.loads(score.provenance)
+    assert prov["n"] == 30 and prov["guidance"] == 1.0 and prov["labels"] == "balanced-3-per-class"
+    assert prov["evaluator"].startswith("digits/size8/ch1")
+    code, _, err = cli("accuracy", str(ids["ddpm"]))
+    assert code == 2 and "unconditional" in err
