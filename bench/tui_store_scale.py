@@ -78,13 +78,18 @@ from tuigen.store import Store
 from tuigen.tui.app import TuigenApp
 async def main():
     app = TuigenApp(Store({url!r}))
+    first = None
     async with app.run_test(size=(140, 40)) as pilot:
         while True:
             scr = app.screen
-            if type(scr).__name__ == "RunsScreen" and scr.query("#runs") and scr.query_one("#runs").row_count >= {n}:
+            rows = scr.query_one("#runs").row_count if type(scr).__name__ == "RunsScreen" and scr.query("#runs") else 0
+            if rows and first is None:
+                await pilot.pause(0)  # let it draw
+                first = time.perf_counter()
+            if rows >= {n}:
                 break
             await pilot.pause(0.005)
-        print(f"{{(time.perf_counter() - t0) * 1000:.0f}}")
+        print(f"{{(first - t0) * 1000:.0f}} {{(time.perf_counter() - t0) * 1000:.0f}}")
 asyncio.run(main())
 """
 
@@ -106,12 +111,14 @@ def main() -> None:
     poller.poll()  # the first (full) poll
     total_points = store.engine.connect().exec_driver_sql("SELECT count(*) FROM metrics").scalar()
 
+    poller.poll()  # the resync that loads the rest
+
     def incremental():
-        poller.polls = 1
+        poller.polls = 2
         poller.poll()
 
     def full():
-        poller.polls = 0
+        poller.polls = 1
         poller.poll()
 
     mid = args.runs // 2
@@ -126,13 +133,15 @@ def main() -> None:
     small = Path("/tmp/tuigen-bench-1000x100.db")
     if not small.exists():
         generate(small, 1000, 100)
-    cold = sorted(int(subprocess.run([sys.executable, "-c", COLD.format(url=f"sqlite:///{small}", n=1000)],
-                                     capture_output=True, text=True, cwd=ROOT).stdout.strip() or -1)
-                  for _ in range(3))[1]
+    runs_cold = [subprocess.run([sys.executable, "-c", COLD.format(url=f"sqlite:///{small}", n=1000)],
+                                capture_output=True, text=True, cwd=ROOT).stdout.split() for _ in range(3)]
+    first_paint = sorted(int(r[0]) for r in runs_cold)[1]
+    all_rows = sorted(int(r[1]) for r in runs_cold)[1]
     print(f"store: {args.runs:,} runs, {total_points:,} metric points (SQLite, {os.cpu_count()} CPUs)")
     for name, ms, goal in results:
         print(f"  {name:<40} {ms:8.1f} ms" + (f"   (goal < {goal} ms)" if goal else ""))
-    print(f"  {'cold start to a drawn table, 1,000 runs':<40} {cold:8.0f} ms   (goal < 500 ms; process start included)")
+    print(f"  {'cold start to a drawn table, 1,000 runs':<40} {first_paint:8.0f} ms   (goal < 500 ms; process start included)")
+    print(f"  {'  ... until all 1,000 rows are in it':<40} {all_rows:8.0f} ms")
 
 
 if __name__ == "__main__":

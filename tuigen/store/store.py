@@ -127,6 +127,37 @@ class Store:
         with self.read() as s:
             return list(s.scalars(q))
 
+    def run_rows(self, *, ids: Sequence[int] | None = None, after_id: int | None = None,
+                 limit: int | None = None, newest_first: bool = False) -> list:
+        """Runs as light read-only rows (Core, no ORM objects): what live views poll.
+        `after_id` and `ids` combine with OR: new runs plus the ones that may change."""
+        q = select(m.Run.__table__)
+        conds = []
+        if after_id is not None:
+            conds.append(m.Run.id > after_id)
+        if ids is not None:
+            conds.append(m.Run.id.in_(list(ids)))
+        if conds:
+            q = q.where(or_(*conds))
+        q = q.order_by(m.Run.id.desc() if newest_first else m.Run.id)
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as c:
+            return list(c.execute(q))
+
+    def summary_rows(self, run_ids: Sequence[int]) -> dict[int, dict]:
+        """{run_id: {key: row with last, min, max, count}} via Core, for many runs at once."""
+        out: dict[int, dict] = {}
+        if not run_ids:
+            return out
+        t = m.MetricSummary.__table__
+        with self.engine.connect() as c:
+            for chunk in range(0, len(run_ids), 5000):  # stay far below SQLite's variable limit
+                ids = list(run_ids[chunk:chunk + 5000])
+                for row in c.execute(select(t).where(t.c.run_id.in_(ids))):
+                    out.setdefault(row.run_id, {})[row.key] = row
+        return out
+
     def run_statuses(self) -> dict[int, str]:
         """{id: status} of every run: the cheap scan that tells a poller what changed."""
         with self.read() as s:

@@ -8,8 +8,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from ..runner.reaper import reconcile
-from ..runner.scheduler import schedule
 from ..store import QUEUED, Store
 
 MAINTAIN_S = 5.0
@@ -41,6 +39,9 @@ class TuigenApp(App):
         self.run_worker(self._maintain, thread=True, exclusive=True, group="maintain")
 
     def _maintain(self) -> None:
+        from ..runner.reaper import reconcile  # imported here: not needed for the first paint
+        from ..runner.scheduler import schedule
+
         try:
             reconcile(self.store)
             if self.store.list_runs(status=QUEUED, limit=1):

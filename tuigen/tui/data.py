@@ -16,6 +16,7 @@ from ..experiments import KINDS
 from ..store import ACTIVE, Store
 
 FULL_SYNC_EVERY = 10
+FIRST_PAINT = 100  # rows read before the table is first drawn
 
 
 @dataclass
@@ -41,6 +42,7 @@ class RunRow:
 class RunsSnapshot:
     rows: list[RunRow]
     gone: list[int]  # runs deleted since the last resync
+    partial: bool = False  # only the newest runs: poll again at once
     polled_at: float = field(default_factory=time.time)
 
 
@@ -59,19 +61,20 @@ class RunsPoller:
         self.polls = 0
 
     def poll(self) -> RunsSnapshot:
-        resync = self.polls % FULL_SYNC_EVERY == 0
+        first = self.polls == 0
+        resync = self.polls % FULL_SYNC_EVERY == 1  # the poll right after the first paint, then every 10th
         self.polls += 1
         gone: list[int] = []
-        if resync and self.known:
+        if first:  # paint the newest screenful at once; the resync that follows brings the rest
+            runs = self.store.run_rows(limit=FIRST_PAINT, newest_first=True)
+        elif resync:
             statuses = self.store.run_statuses()
             gone = [i for i in self.known if i not in statuses]
             changed = {i for i, st in statuses.items() if self.known.get(i) != st} | self.active
-            runs = self.store.runs_by_id(sorted(i for i in changed if i in statuses))
-        elif resync:
-            runs = self.store.list_runs(newest_first=False)
+            runs = self.store.run_rows(ids=sorted(i for i in changed if i in statuses)) if changed else []
         else:
-            runs = self.store.runs_changed(self.max_id, sorted(self.active))
-        summaries = self.store.summary([r.id for r in runs])
+            runs = self.store.run_rows(after_id=self.max_id, ids=sorted(self.active))
+        summaries = self.store.summary_rows([r.id for r in runs])
         rows = [_row(r, summaries.get(r.id, {})) for r in runs]
         for i in gone:
             self.known.pop(i, None)
@@ -80,7 +83,7 @@ class RunsPoller:
             self.max_id = max(self.max_id, r.id)
             self.known[r.id] = r.status
             (self.active.add if r.status in ACTIVE else self.active.discard)(r.id)
-        return RunsSnapshot(rows, gone)
+        return RunsSnapshot(rows, gone, partial=first)
 
 
 def _row(run, summary: dict) -> RunRow:

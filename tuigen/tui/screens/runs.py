@@ -9,7 +9,6 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 
-from ...runner import control
 from ..data import RunRow, RunsPoller, RunsSnapshot
 from ..widgets import cells
 
@@ -78,7 +77,7 @@ class RunsScreen(Screen):
         if added:
             self._sort()
         self.sub_title = self._summary()
-        self.set_timer(POLL_S if self.is_current else 2.0, self.poll)
+        self.set_timer(0.01 if snap.partial else POLL_S if self.is_current else 2.0, self.poll)
 
     @property
     def table(self) -> DataTable:
@@ -231,10 +230,14 @@ class RunsScreen(Screen):
             self.app.push_screen(NewRunScreen(clone_of=cur))
 
     def action_kill(self) -> None:
+        from ...runner import control  # imported on first use: not needed to draw the table
+
         for run_id in self.targets():
             self._do(control.stop, run_id)
 
     def action_resume(self) -> None:
+        from ...runner import control
+
         for run_id in self.targets():
             self._do(control.resume, run_id)
 
@@ -244,12 +247,14 @@ class RunsScreen(Screen):
             return
         from .confirm import ConfirmScreen
 
+        from ...runner import control
+
         def confirmed(yes: bool | None) -> None:
             if yes:
                 for run_id in ids:
                     self._do(control.delete, run_id, force=True)
                 self.selected -= set(ids)
-                self.poller.polls = 0  # next poll is a full resync: the rows go away
+                self.poller.polls = 1  # the next poll is a resync: the rows go away
 
         self.app.push_screen(ConfirmScreen(f"Delete run(s) {', '.join(map(str, ids))} and their files?"), confirmed)
 
