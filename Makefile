@@ -23,6 +23,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/logging_throughput.py
 	$(BIN)/python bench/ddpm_vs_lucidrains.py
 	$(BIN)/python bench/ddim_vs_ddpm.py
+	$(BIN)/python bench/fid_extraction.py
+	$(BIN)/python bench/tui_store_scale.py
 
 # Re-installs when pyproject.toml changes. torch comes from the plain PyPI build (CPU and
 # CUDA); pyproject excludes the local 2.13.0+cpu wheel, which has no matching torchvision.
