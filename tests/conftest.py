@@ -83,3 +83,30 @@ def wait_status(store: Store, run_id: int, statuses, timeout: float = 90.0):
 def python(code: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
+
+
+def run_in_context(train, store, cfg, run, ctx_hook=None, *, start: bool = True):
+    """Call a kind's train(cfg, ctx) in this process with a real TorchContext on CPU: the
+    worker's code path without the registry (for kinds tested before they are registered)."""
+    import torch
+
+    from tuigen.runner.context import TorchContext
+
+    ctx = TorchContext(store, run.id, run.run_dir, cfg, device=torch.device("cpu"))
+    if ctx_hook:
+        ctx_hook(ctx)
+    if start:
+        ctx.start()
+    try:
+        train(cfg, ctx)
+    finally:
+        ctx.close()
+    return ctx
+
+
+def curves(store, run_id) -> dict[str, dict[int, float]]:
+    """{metric: {step: value}} of a run, to compare two runs' curves."""
+    out: dict[str, dict[int, float]] = {}
+    for p in store.metrics(run_id):
+        out.setdefault(p.key, {})[p.step] = p.value
+    return out

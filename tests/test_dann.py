@@ -13,13 +13,12 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import python
+from conftest import curves, python, run_in_context
 from tuigen.config import ConfigError, build, to_json
 from tuigen.experiments.dann import DANNConfig
 from tuigen.experiments.dann_train import schedules, train
 from tuigen.models.dann import DANN, GRL, annealed_lr, grad_reverse, grl_lambda
 from tuigen.reports import dann_table, dann_table_dict, format_dann_table
-from tuigen.runner.context import TorchContext
 
 EPOCH_KEYS = {"label_loss", "train_acc", "source_acc", "target_acc", "lr", "epoch", "images_per_s"}
 DANN_KEYS = {"domain_loss", "domain_acc", "lambda"}
@@ -126,22 +125,10 @@ def make_run(store, **values):
     return cfg, run
 
 
-def run_train(store, cfg, run, ctx_hook=None) -> TorchContext:
-    ctx = TorchContext(store, run.id, run.run_dir, cfg, device=torch.device("cpu"))
-    if ctx_hook:
-        ctx_hook(ctx)
-    try:
-        train(cfg, ctx)
-    finally:
-        ctx.close()
-    return ctx
+def run_train(store, cfg, run, ctx_hook=None):
+    return run_in_context(train, store, cfg, run, ctx_hook, start=False)
 
 
-def curves(store, run_id) -> dict[str, dict[int, float]]:
-    out: dict[str, dict[int, float]] = {}
-    for p in store.metrics(run_id):
-        out.setdefault(p.key, {})[p.step] = p.value
-    return out
 
 
 def test_a_tiny_dann_run_trains_logs_every_epoch_and_draws_both_tsne_plots(store):

@@ -12,12 +12,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from conftest import python
+from conftest import curves, python, run_in_context
 from tuigen.config import ConfigError, build, to_json
 from tuigen.experiments.gan import CGANConfig, DCGANConfig, StyleGANConfig
 from tuigen.experiments.gan_train import (CollapseWatch, batch_diversity, d_loss_fn, g_loss_fn, restore, train)
 from tuigen.models import dcgan, stylegan
-from tuigen.runner.context import TorchContext
 
 SIZES = (8, 16, 28, 32, 64)
 CONFIGS = {"dcgan": DCGANConfig, "cgan": CGANConfig, "stylegan": StyleGANConfig}
@@ -180,23 +179,10 @@ def make_run(store, kind: str, **values):
     return cfg, run
 
 
-def run_train(store, cfg, run, ctx_hook=None) -> TorchContext:
-    ctx = TorchContext(store, run.id, run.run_dir, cfg, device=torch.device("cpu"))
-    if ctx_hook:
-        ctx_hook(ctx)
-    ctx.start()
-    try:
-        train(cfg, ctx)
-    finally:
-        ctx.close()
-    return ctx
+def run_train(store, cfg, run, ctx_hook=None):
+    return run_in_context(train, store, cfg, run, ctx_hook, start=True)
 
 
-def curves(store, run_id) -> dict[str, dict[int, float]]:
-    out: dict[str, dict[int, float]] = {}
-    for p in store.metrics(run_id):
-        out.setdefault(p.key, {})[p.step] = p.value
-    return out
 
 
 @pytest.mark.parametrize("loss", ["bce", "hinge"])
