@@ -18,7 +18,7 @@ from ..experiments import KINDS, get_kind
 from ..runner import control
 from ..runner.control import launch
 from ..runner.reaper import log_tail, reconcile
-from ..runner.scheduler import schedule
+from ..runner.scheduler import maintain
 from ..store import ACTIVE, QUEUED, Store
 from .format import STATUS_STYLE, duration, number, progress, run_dict
 from . import evaluate, generate
@@ -31,7 +31,7 @@ def dispatch(args, parser) -> int:
     if args.command in (None, "ui"):
         store = _open(args)
         if getattr(args, "once", False) or not (sys.stdout.isatty() and sys.stdin.isatty()):
-            return cmd_ui(store, once=True)
+            return cmd_ui(store)
         if getattr(args, "images", None):
             os.environ["TUIGEN_IMAGES"] = args.images
         from ..tui.app import TuigenApp
@@ -52,13 +52,6 @@ def _open(args) -> Store:
     store = Store(args.db)
     maintain(store)
     return store
-
-
-def maintain(store: Store) -> None:
-    """Reconcile dead workers, then start queued runs if any wait."""
-    reconcile(store)
-    if store.list_runs(status=QUEUED, limit=1):
-        schedule(store)
 
 
 # -- launching ------------------------------------------------------------------------
@@ -291,7 +284,7 @@ def cmd_export(store: Store, args) -> int:
     return 0
 
 
-def cmd_ui(store: Store, once: bool = True) -> int:
+def cmd_ui(store: Store) -> int:
     """Without a terminal (scripts, CI): the runs table once."""
     runs = store.list_runs(limit=40)
     out.print(_runs_table(store, runs) if runs else "no runs yet: start one with `tuigen run KIND` or `tuigen demo`")

@@ -2,27 +2,14 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-STATUS_STYLE = {"queued": "yellow", "starting": "cyan", "running": "bold cyan", "completed": "green",
-                "failed": "bold red", "killed": "magenta", "crashed": "bold red", "unknown": "dim"}
+from ..display import STATUS_STYLE, elapsed, number
 
+__all__ = ["STATUS_STYLE", "duration", "number", "progress", "run_dict"]
 
 def duration(run) -> str:
-    if not run.started_at:
-        return "-"
-    end = run.ended_at or time.time()
-    s = int(end - run.started_at)
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
-
-
-def number(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4g}"
+    return elapsed(run.started_at, run.ended_at)
 
 
 def progress(run) -> str:

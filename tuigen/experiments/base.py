@@ -6,7 +6,7 @@ configs to build flags and forms); the training function is imported only in the
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..config import knob

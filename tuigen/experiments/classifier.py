@@ -34,7 +34,7 @@ def run(cfg: ClassifierConfig, ctx) -> None:
     import torch.nn.functional as F
 
     from ..data import load_dataset
-    from ..models.classifier import SmallCNN, multilabel_accuracy
+    from ..models.classifier import SmallCNN
     from .common import amp_dtype, autocast, batch_generator, grad_scaler, to_device, to_float
 
     torch.manual_seed(cfg.seed)

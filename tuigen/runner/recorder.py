@@ -91,8 +91,7 @@ class Recorder:
                   meta: dict | None = None) -> Path:
         """Save an image (or a batch as a grid) as images/<key>-<step>.png and record it."""
         step = self.step if step is None else int(step)
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
-        path = save_png(image, self.run_dir / "images" / f"{safe}-{step:07d}.png", nrow=nrow)
+        path = save_png(image, self.run_dir / "images" / f"{_file_name(key)}-{step:07d}.png", nrow=nrow)
         self.store.add_artifact(self.run_id, "image", path, key=key, step=step, meta=meta)
         return path
 
@@ -104,8 +103,7 @@ class Recorder:
 
     def log_text(self, key: str, text: str, step: int | None = None) -> Path:
         """Save a text artifact (e.g. the model's architecture summary) as <key>.txt."""
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
-        path = self.run_dir / f"{safe}.txt"
+        path = self.run_dir / f"{_file_name(key)}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         old = [a.id for a in self.store.artifacts(self.run_id, kind="text", key=key)]
@@ -115,6 +113,11 @@ class Recorder:
 
     def event(self, message: str, level: str = "info") -> None:
         self.store.add_event(self.run_id, message, level)
+
+
+def _file_name(key: str) -> str:
+    """A metric or artifact key made safe as a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
 
 
 def _scalar(key: str, v: Any) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from ..store import HOST, Store
+from ..store import HOST, QUEUED, Store
 from .launcher import spawn_worker
 from .monitor import gpu_count
 from .reaper import reconcile
@@ -34,6 +34,18 @@ def threads_per_run(slots: int) -> int:
 def schedule(store: Store) -> list[int]:
     """Reconcile, then start as many queued runs as there are free local slots."""
     reconcile(store)
+    return _start_queued(store)
+
+
+def maintain(store: Store) -> None:
+    """What every tuigen process does now and then: mark dead workers crashed, and start
+    queued runs when any wait (a cheap read first, so idle stores take no write lock)."""
+    reconcile(store)
+    if store.list_runs(status=QUEUED, limit=1):
+        _start_queued(store)
+
+
+def _start_queued(store: Store) -> list[int]:
     slots, devices = local_slots()
     started = []
     for run in store.claim_queued(HOST, slots, devices=devices):

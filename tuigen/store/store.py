@@ -121,12 +121,6 @@ class Store:
         with self.read() as s:
             return list(s.scalars(q))
 
-    def runs_changed(self, after_id: int, ids: Sequence[int]) -> list[m.Run]:
-        """Runs newer than `after_id`, plus the runs `ids` (those that can still change)."""
-        q = select(m.Run).where(or_(m.Run.id > after_id, m.Run.id.in_(list(ids)))).order_by(m.Run.id)
-        with self.read() as s:
-            return list(s.scalars(q))
-
     def run_rows(self, *, ids: Sequence[int] | None = None, after_id: int | None = None,
                  limit: int | None = None, newest_first: bool = False) -> list:
         """Runs as light read-only rows (Core, no ORM objects): what live views poll.
@@ -162,12 +156,6 @@ class Store:
         """{id: status} of every run: the cheap scan that tells a poller what changed."""
         with self.read() as s:
             return dict(s.execute(select(m.Run.id, m.Run.status)).all())
-
-    def runs_by_id(self, ids: Sequence[int]) -> list[m.Run]:
-        if not ids:
-            return []
-        with self.read() as s:
-            return list(s.scalars(select(m.Run).where(m.Run.id.in_(list(ids))).order_by(m.Run.id)))
 
     def score_groups(self, metric: str, *, dataset: str | None = None, kind: str | None = None) -> list[tuple]:
         """(provenance_key, runs, newest score id) per provenance of `metric`, counted in SQL."""

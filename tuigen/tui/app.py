@@ -8,7 +8,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from ..store import QUEUED, Store
+from ..store import Store
 
 MAINTAIN_S = 5.0
 
@@ -39,13 +39,10 @@ class TuigenApp(App):
         self.run_worker(self._maintain, thread=True, exclusive=True, group="maintain")
 
     def _maintain(self) -> None:
-        from ..runner.reaper import reconcile  # imported here: not needed for the first paint
-        from ..runner.scheduler import schedule
+        from ..runner.scheduler import maintain  # imported here: not needed for the first paint
 
         try:
-            reconcile(self.store)
-            if self.store.list_runs(status=QUEUED, limit=1):
-                schedule(self.store)
+            maintain(self.store)
         except Exception as e:
             self.call_from_thread(self.notify, f"store maintenance failed: {e}", severity="warning")
         self.call_from_thread(self.set_timer, MAINTAIN_S, self.maintain)
