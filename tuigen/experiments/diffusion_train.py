@@ -143,8 +143,7 @@ def train(cfg, ctx) -> None:
 
 def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: int) -> None:
     """FID / KID of fid_n EMA samples (DDIM, sample_steps) against the training data."""
-    from ..data.cache import DATA_VERSION
-    from ..generate.evaluate import SamplerSettings, comparable_provenance
+    from ..generate.evaluate import SamplerSettings, comparable_provenance, reference_identity
     from ..generate.sampling import sample
     from ..metrics import compare
 
@@ -156,8 +155,7 @@ def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: in
         labels = labels[torch.arange(cfg.fid_n) % len(labels)]
     images = sample(trained, cfg.fid_n, batch=64, sampler=settings.sampler, steps=settings.steps,
                     labels=labels, guidance=settings.guidance, seed=cfg.seed)
-    c, size, _ = data.images.shape[1:]
-    reference = f"dataset:{data.name}/size{size}/ch{c}/n{len(data.images)}/data-v{DATA_VERSION}"
+    reference = reference_identity(data.name, data.images)
     result = compare(images, data.images, identity_b=reference, device=ctx.device)
     ctx.log({"fid": result.fid, "kid": result.kid_mean}, step)
     prov = comparable_provenance(result, reference, settings.provenance(diffusion.T), "ema")

@@ -54,13 +54,28 @@ def accuracy_of_run(store: Store, run_id: int, *, settings: SamplerSettings, per
     return acc, provenance
 
 
-def reference_images(dataset: str, size: int, channels: int):
-    """A run's real data at its own size, and a stable identity for the stats cache."""
-    from ..data import load_dataset
+def reference_identity(dataset: str, images) -> str:
+    """A stable name for a dataset's images in the FID stats cache and in score provenance."""
     from ..data.cache import DATA_VERSION
 
+    n, c, size, _ = images.shape
+    return f"dataset:{dataset}/size{size}/ch{c}/n{n}/data-v{DATA_VERSION}"
+
+
+def reference_images(dataset: str, size: int, channels: int):
+    """A run's real data at its own size, and its identity."""
+    from ..data import load_dataset
+
     data = load_dataset(dataset, size, channels)
-    return data.images, f"dataset:{dataset}/size{size}/ch{channels}/n{len(data.images)}/data-v{DATA_VERSION}"
+    return data.images, reference_identity(dataset, data.images)
+
+
+def _fid_progress(bar, bar_factory):
+    """A progress callback for Inception features, or None without a bar."""
+    if not bar:
+        return None
+    fid_bar = bar_factory(bar, "Inception features", 1)
+    return fid_bar.set
 
 
 def comparable_provenance(result, reference: str, sampler: dict, weights: str) -> dict:
@@ -91,13 +106,7 @@ def fid_of_run(store: Store, run_id: int, *, n: int, settings: SamplerSettings, 
     images = sample(trained, n, batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
                     eta=settings.eta, labels=labels, guidance=settings.guidance, seed=settings.seed, progress=tick)
     ref, ref_identity = reference_images(run.dataset, trained.image_shape[1], trained.image_shape[0])
-    fid_bar = bar_factory(bar, "Inception features", 1) if bar else None
-
-    def progress(done: int, total: int) -> None:
-        if fid_bar:
-            fid_bar.set(done, total)
-
-    result = compare(images, ref, identity_b=ref_identity, device=device, progress=progress)
+    result = compare(images, ref, identity_b=ref_identity, device=device, progress=_fid_progress(bar, bar_factory))
     sampler = {"sampler": "gan"} if gan else settings.provenance(trained.diffusion.T)
     if gan:
         sampler["guidance"] = 0.0
@@ -114,10 +123,4 @@ def fid_of_folders(dir_a: str, dir_b: str, *, device: str = "auto", bar=None, ba
     for folder, name in ((a, dir_a), (b, dir_b)):
         if getattr(folder, "skipped", None):
             print(f"{name}: skipped {len(folder.skipped)} unreadable file(s)")
-    fid_bar = bar_factory(bar, "Inception features", 1) if bar else None
-
-    def progress(done: int, total: int) -> None:
-        if fid_bar:
-            fid_bar.set(done, total)
-
-    return compare(a, b, device=device, progress=progress)
+    return compare(a, b, device=device, progress=_fid_progress(bar, bar_factory))
