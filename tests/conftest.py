@@ -110,3 +110,16 @@ def curves(store, run_id) -> dict[str, dict[int, float]]:
     for p in store.metrics(run_id):
         out.setdefault(p.key, {})[p.step] = p.value
     return out
+
+
+def assert_same_curves(store, reference_id: int, run_id: int, ignore=("images_per_s",)) -> None:
+    """A resumed run logged exactly the uninterrupted run's points: same keys and steps (no gap,
+    no duplicate), same values within float tolerance. Wall-clock metrics are ignored."""
+    import pytest
+
+    ref, got = curves(store, reference_id), curves(store, run_id)
+    assert set(got) == set(ref)
+    for key in set(ref) - set(ignore):
+        assert sorted(got[key]) == sorted(ref[key]), key
+        for step, v in ref[key].items():
+            assert got[key][step] == pytest.approx(v, rel=1e-5, abs=1e-6), (key, step)

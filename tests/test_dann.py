@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import curves, python, run_in_context
+from conftest import assert_same_curves, curves, python, run_in_context
 from tuigen.config import ConfigError, build, to_json
 from tuigen.experiments.dann import DANNConfig
 from tuigen.experiments.dann_train import schedules, train
@@ -223,12 +223,7 @@ def test_a_stopped_run_resumes_at_its_step_and_matches_an_uninterrupted_one(stor
     ctx = run_train(store, cfg, run)  # a fresh context, as the worker makes on `tuigen resume`
     assert ctx.step == 6
     assert any("resumed from checkpoint at step 4" in e.message for e in store.events(run.id))
-    ref, got = curves(store, reference.id), curves(store, run.id)
-    assert set(got) == set(ref)
-    for key in set(ref) - {"images_per_s"}:
-        assert sorted(got[key]) == sorted(ref[key]), key  # no gap, no duplicate
-        for step, v in ref[key].items():
-            assert got[key][step] == pytest.approx(v, rel=1e-5, abs=1e-6), (key, step)
+    assert_same_curves(store, reference.id, run.id)
     assert {a.key for a in store.artifacts(run.id, kind="image")} == {"tsne_class", "tsne_domain"}
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from conftest import curves, python, run_in_context
+from conftest import assert_same_curves, curves, python, run_in_context
 from tuigen.config import ConfigError, build, to_json
 from tuigen.experiments.gan import CGANConfig, DCGANConfig, StyleGANConfig
 from tuigen.experiments.gan_train import (CollapseWatch, batch_diversity, d_loss_fn, g_loss_fn, restore, train)
@@ -267,12 +267,7 @@ def test_a_stopped_run_resumes_on_the_uninterrupted_curve(store, kind, extra):
     ctx = run_train(store, cfg, run)  # a fresh context, as the worker makes on `tuigen resume`
     assert ctx.step == 8
     assert any("resumed from checkpoint at step 5" in e.message for e in store.events(run.id))
-    ref, got = curves(store, reference.id), curves(store, run.id)
-    assert set(got) == set(ref)
-    for key in set(ref) - {"images_per_s"}:
-        assert sorted(got[key]) == sorted(ref[key]), key  # no gap, no duplicate
-        for step, v in ref[key].items():
-            assert got[key][step] == pytest.approx(v, rel=1e-5, abs=1e-6), (key, step)
+    assert_same_curves(store, reference.id, run.id)
 
 
 # -- restore and generate ---------------------------------------------------------------------
