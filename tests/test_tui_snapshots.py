@@ -35,6 +35,8 @@ def test_leaderboard_screen(snap_compare, store):
     async def ready(pilot):
         await pilot.press("b")
         await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "LeaderboardScreen"
-                         and pilot.app.screen.query_one("#board").row_count == 3)
+                         and pilot.app.screen.query_one("#board").row_count == 3
+                         and pilot.app.screen.datasets_loaded)  # both background loads have landed
+        await pilot.pause(0.2)
 
     assert snap_compare(TuigenApp(store), terminal_size=SIZE, run_before=ready)

@@ -24,6 +24,7 @@ class LeaderboardScreen(Screen):
         super().__init__()
         self.board: Board | None = None
         self.provenance_key: str | None = None
+        self.datasets_loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -38,10 +39,14 @@ class LeaderboardScreen(Screen):
         self.load_datasets()
         self.refresh_board()
 
-    @work(thread=True, group="board")
+    @work(thread=True, group="board-datasets")  # not "board": refresh_board is exclusive there and would cancel it
     def load_datasets(self) -> None:
         datasets = sorted({r.dataset for r in self.app.store.list_runs() if r.dataset})
-        self.app.call_from_thread(self.query_one("#dataset", Select).set_options, [(d, d) for d in datasets])
+        self.app.call_from_thread(self._set_datasets, datasets)
+
+    def _set_datasets(self, datasets: list[str]) -> None:
+        self.query_one("#dataset", Select).set_options([(d, d) for d in datasets])
+        self.datasets_loaded = True
 
     @on(Select.Changed)
     def changed(self) -> None:
