@@ -17,6 +17,7 @@ METRICS = ["fid", "kid", "accuracy", "val_acc", "target_acc"]
 
 
 class LeaderboardScreen(Screen):
+    AUTO_FOCUS = "#board"  # arrows and enter act on the ranking at once; tab reaches the pickers
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("enter", "open", "Open run"),
                 Binding("p", "next_provenance", "Other provenance")]
 
