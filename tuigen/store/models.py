@@ -55,6 +55,7 @@ class Run(Base):
     proc_start: Mapped[float | None] = mapped_column(Float, nullable=True)  # tells a reused pid apart
     executor: Mapped[str] = mapped_column(String(32), default="local")
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)  # e.g. a Slurm job id
+    resources: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # JSON: gpus, partition, time...
     device: Mapped[str] = mapped_column(String(64), default="")
     step: Mapped[int] = mapped_column(Integer, default=0)
     total_steps: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -76,13 +76,14 @@ class Store:
     def create_run(self, kind: str, config: dict | str, *, name: str = "", dataset: str = "",
                    tags: Sequence[str] = (), project: str = "", parent_id: int | None = None,
                    sweep_id: int | None = None, executor: str = "local", status: str = m.QUEUED,
-                   command: str | None = None, total_steps: int | None = None) -> m.Run:
+                   command: str | None = None, total_steps: int | None = None,
+                   resources: dict | None = None) -> m.Run:
         cfg_text = config if isinstance(config, str) else json.dumps(config)
         with self.write() as s:
             run = m.Run(kind=kind, name=name, dataset=dataset, config=cfg_text, tags=",".join(tags),
                         project=project, parent_id=parent_id, sweep_id=sweep_id, executor=executor,
                         status=status, command=command, created_at=time.time(), host="", device="",
-                        step=0, total_steps=total_steps, run_dir="")
+                        step=0, total_steps=total_steps, run_dir="", resources=json.dumps(resources or {}))
             s.add(run)
             s.flush()
             run.name = run.name or f"{kind}-{run.id}"
