@@ -6,14 +6,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench bench-peers clean
 
 run: $(STAMP)
 	$(BIN)/tuigen demo --if-empty
 	$(BIN)/tuigen
 
-test: $(STAMP)
+test: $(STAMP) services
 	$(BIN)/python -m pytest -q
+
+# PostgreSQL and Slurm for the tests that run against real servers (skipped where not possible).
+services:
+	bash scripts/services/system-deps.sh
 
 install: $(STAMP)
 
@@ -26,6 +30,19 @@ bench: $(STAMP)
 	$(BIN)/python bench/fid_extraction.py
 	$(BIN)/python bench/tui_store_scale.py
 
+# tuigen's logging against MLflow and trackio. They live in their own venv: their pins
+# (sqlalchemy, alembic, pandas...) must never move the app's .venv.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+bench-peers: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/logging_vs_peers.py
+
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e . mlflow trackio
+	touch $(BENCH_STAMP)
+
 # Re-installs when pyproject.toml changes. torch comes from the plain PyPI build (CPU and
 # CUDA); pyproject excludes the local 2.13.0+cpu wheel, which has no matching torchvision.
 $(STAMP): pyproject.toml
@@ -34,4 +51,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,30 +17,86 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
+def _isolated(request, tmp_path, monkeypatch):
     """Each test gets its own runs.db and runs/ folder; queued runs get 2 slots."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TUIGEN_DB", f"sqlite:///{tmp_path / 'runs.db'}")
     monkeypatch.delenv("TUIGEN_RUNS_DIR", raising=False)
     monkeypatch.setenv("TUIGEN_SLOTS", "2")
     yield
-    _kill_leftover_workers(tmp_path)
+    _kill_leftover_workers(getattr(request.node, "tuigen_db", None), tmp_path)
 
 
-def _kill_leftover_workers(tmp_path: Path) -> None:
-    """A failing test must not leave workers training in the background."""
-    db = tmp_path / "runs.db"
-    if not db.exists():
-        return
+def _kill_leftover_workers(url: str | None, tmp_path: Path) -> None:
+    """A failing test must not leave workers training in the background (on the store it used:
+    the db_url fixture records a PostgreSQL one on the test item)."""
+    if url is None:
+        if not (tmp_path / "runs.db").exists():
+            return
+        url = f"sqlite:///{tmp_path / 'runs.db'}"
     import signal
 
-    s = Store(f"sqlite:///{db}")
+    s = Store(url)
     for run in s.list_runs(status=["starting", "running"]):
-        if run.pid:
+        if run.pid and run.executor == "local":
             try:
                 os.killpg(run.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """A real PostgreSQL server on loopback for this test session (scripts/services/postgres.sh);
+    its admin URL. Set TUIGEN_TEST_PG to use a server of your own instead."""
+    if os.environ.get("TUIGEN_TEST_PG"):
+        yield os.environ["TUIGEN_TEST_PG"]
+        return
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="tuigen-pg-")  # not under pytest's root-only tmp: postgres owns it
+    script = ROOT / "scripts" / "services" / "postgres.sh"
+    done = subprocess.run(["bash", str(script), str(folder)], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.skip(f"PostgreSQL could not start: {done.stderr.strip() or done.stdout.strip()}")
+    yield done.stdout.strip().splitlines()[-1]
+    subprocess.run(["bash", str(script), "--stop", str(folder)], capture_output=True, timeout=60)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fresh_pg_database(admin_url: str, name: str) -> str:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path, monkeypatch) -> str:
+    """A new, empty store on each backend; TUIGEN_DB points at it so workers and CLI calls
+    started by the test open the same one."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'runs.db'}"
+    else:
+        admin = request.getfixturevalue("pg_server")
+        url = _fresh_pg_database(admin, "t_" + re.sub(r"\W", "_", request.node.name.lower())[:50])
+    monkeypatch.setenv("TUIGEN_DB", url)
+    request.node.tuigen_db = url
+    return url
+
+
+@pytest.fixture
+def backend_store(db_url) -> Store:
+    """The store of db_url: for tests of the run lifecycle on SQLite and on PostgreSQL."""
+    s = Store(db_url)
+    yield s
     s.close()
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import random
-import sqlite3
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -14,7 +13,17 @@ from tuigen.store import Store
 from tuigen.store.migrate import SCHEMA_HEAD, alembic_config
 
 
+@pytest.fixture
+def store(db_url) -> Store:
+    """Every store test runs on SQLite and on a real PostgreSQL server (see conftest.db_url)."""
+    s = Store(db_url)
+    yield s
+    s.close()
+
+
 def test_every_connection_gets_the_pragmas(store):
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite pragmas")
     conns = [store.engine.connect() for _ in range(3)]  # distinct pooled connections
     try:
         for c in conns:
@@ -102,39 +111,36 @@ def test_migrated_schema_matches_the_models(store):
     assert diff == []
 
 
-def _open_store(path: str) -> str:
-    s = Store(f"sqlite:///{path}")
+def _open_store(url: str) -> str:
+    s = Store(url)
     with s.read() as sess:
         version = sess.execute(text("SELECT version_num FROM alembic_version")).scalar()
     s.close()
     return version
 
 
-def test_many_processes_opening_a_new_store_at_once(tmp_path):
-    db = str(tmp_path / "fresh.db")
-    with ProcessPoolExecutor(6) as pool:
-        versions = list(pool.map(_open_store, [db] * 6))
+def test_many_processes_opening_a_new_store_at_once(db_url):
+    with ProcessPoolExecutor(6) as pool:  # db_url is an empty database: all six race to create it
+        versions = list(pool.map(_open_store, [db_url] * 6))
     assert versions == [SCHEMA_HEAD] * 6
-    rows = sqlite3.connect(db).execute("SELECT count(*) FROM alembic_version").fetchone()[0]
-    assert rows == 1
+    with Store(db_url).read() as sess:
+        assert sess.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
 
 
 def _claim(args) -> list[int]:
-    path, slots = args
-    s = Store(f"sqlite:///{path}")
+    url, slots = args
+    s = Store(url)
     got = [r.id for r in s.claim_queued("host-a", slots)]
     s.close()
     return got
 
 
-def test_concurrent_claims_never_overfill_slots(tmp_path):
-    path = tmp_path / "q.db"
-    s = Store(f"sqlite:///{path}")
-    ids = [s.create_run("classifier", {}).id for _ in range(10)]
+def test_concurrent_claims_never_overfill_slots(store):
+    ids = [store.create_run("classifier", {}).id for _ in range(10)]
     with ProcessPoolExecutor(5) as pool:
-        claimed = [i for got in pool.map(_claim, [(str(path), 3)] * 5) for i in got]
+        claimed = [i for got in pool.map(_claim, [(store.url, 3)] * 5) for i in got]
     assert sorted(claimed) == ids[:3]  # exactly the 3 oldest, each once
-    assert s.count_live(host="host-a") == 3
+    assert store.count_live(host="host-a") == 3
 
 
 def test_sweep_limit_holds_back_its_runs(store):
@@ -152,17 +158,17 @@ def test_url_resolution(tmp_path, monkeypatch):
     assert resolve_url() == f"sqlite:///{tmp_path / 'runs.db'}"
     assert resolve_url("other.db") == f"sqlite:///{tmp_path / 'other.db'}"
     monkeypatch.setenv("TUIGEN_DB", "postgresql://u:p@localhost/tuigen")
-    assert resolve_url() == "postgresql://u:p@localhost/tuigen"
+    assert resolve_url() == "postgresql+psycopg://u:p@localhost/tuigen"  # the driver we ship
     assert runs_root(resolve_url("x/y.db")) == tmp_path / "x" / "runs"
 
 
-def test_an_old_store_is_upgraded_on_open_and_keeps_its_runs(tmp_path):
+def test_an_old_store_is_upgraded_on_open_and_keeps_its_runs(db_url):
     from alembic import command
     from sqlalchemy import create_engine, inspect
 
     from tuigen.store.engine import WRITE, make_engine
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = db_url
     engine = make_engine(url)
     with engine.execution_options(**WRITE).begin() as conn:  # a runs.db from before scores existed
         command.upgrade(alembic_config(conn), "0001_initial")

@@ -28,10 +28,12 @@ port=${2:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0
 mkdir -p "$dir"
 [[ $(id -u) == 0 ]] && chown postgres "$dir"
 if [[ ! -f "$dir/data/PG_VERSION" ]]; then
-  as_owner "$bindir/initdb" -D "$dir/data" -U tuigen --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1
+  # (the owner must be able to reach DIR: not under a root-only folder such as pytest's tmp)
+  as_owner "$bindir/initdb" -D "$dir/data" -U tuigen --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 \
+    || { echo "postgres.sh: initdb failed:" >&2; tail -5 "$dir/initdb.log" >&2; exit 4; }
 fi
 # fsync off: a test server that dies loses nothing anybody wants; it makes DDL ~10x faster.
 as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
   -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-  start >/dev/null
+  start >/dev/null || { echo "postgres.sh: the server did not start:" >&2; tail -5 "$dir/server.log" >&2; exit 5; }
 echo "postgresql+psycopg://tuigen@127.0.0.1:$port/postgres"

@@ -28,6 +28,8 @@ def resolve_url(url: str | None = None) -> str:
     u = make_url(url)
     if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
         u = u.set(database=str(Path(u.database).expanduser().resolve()))
+    if u.drivername == "postgresql":  # SQLAlchemy's default is psycopg2; we ship psycopg 3
+        u = u.set(drivername="postgresql+psycopg")
     return u.render_as_string(hide_password=False)
 
 
