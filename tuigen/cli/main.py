@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tuigen", description="A terminal experiment manager for generative models.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", default=None, help="store URL or SQLite file (default: $TUIGEN_DB or ./runs.db)")
+    p.add_argument("--allow-network-sqlite", action="store_true",
+                   help="use a SQLite store on NFS/SMB/Lustre/... anyway (unsafe with several hosts; "
+                        "a shared store should be PostgreSQL)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     ui = sub.add_parser("ui", help="the TUI: live runs, curves, leaderboard, system (the default command)")
@@ -129,11 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    from ..store.filesystems import ALLOW_ENV, NetworkFilesystemError
     from . import commands  # after parsing: --help stays instant
 
+    if args.allow_network_sqlite:
+        os.environ[ALLOW_ENV] = "1"  # the environment, so workers started from here inherit it
     try:
         return commands.dispatch(args, parser)
-    except (ConfigError, DatasetError, RunNotFound, UsageError, ControlError) as e:
+    except (ConfigError, DatasetError, RunNotFound, UsageError, ControlError, NetworkFilesystemError) as e:
         print(f"tuigen: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

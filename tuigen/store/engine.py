@@ -7,14 +7,18 @@ busy_timeout instead of dead-locking on a read-to-write upgrade.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from .filesystems import check_sqlite_location
+
 DEFAULT_URL = "sqlite:///runs.db"
 BUSY_TIMEOUT_MS = 30_000
 WRITE = {"tuigen_write": True}  # execution option: this transaction will write
+_warned: set[str] = set()
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -54,6 +58,10 @@ def make_engine(url: str) -> Engine:
     db = make_url(url).database
     if db and db != ":memory:":
         Path(db).parent.mkdir(parents=True, exist_ok=True)
+        warning = check_sqlite_location(db)
+        if warning and warning not in _warned:  # once per process, on stderr: stdout may be --json
+            _warned.add(warning)
+            print(f"tuigen: {warning}", file=sys.stderr)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
