@@ -69,8 +69,8 @@ def table_ids(app) -> list[int]:
     return [int(r.key.value) for r in t.ordered_rows]
 
 
-async def test_runs_table_shows_every_run_and_updates_cells_in_place(populated):
-    store, ids = populated
+async def test_runs_table_shows_every_run_and_updates_cells_in_place(backend_store):
+    store, ids = backend_store, make_runs(backend_store)  # on SQLite and on PostgreSQL
     app = TuigenApp(store)
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_until(pilot, lambda: len(table_ids(app)) == 4)
