@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 from .runner.process import start_time
 from .runner.recorder import Recorder
-from .store import COMPLETED, FAILED, HOST, KILLED, RUNNING, Store
+from .store import COMPLETED, FAILED, HOST, KILLED, RUNNING, STARTING, Store
 
 
 class Run:
@@ -92,8 +92,10 @@ def init(project: str = "", name: str = "", config: Mapping[str, Any] | None = N
     cfg = dict(config or {})
     rec = store.create_run(kind, json.dumps(cfg, default=str), name=name, project=project, tags=tags,
                            dataset=dataset or str(cfg.get("dataset", "")), executor="inline",
-                           status=RUNNING, command=" ".join(sys.argv))
-    store.update_run(rec.id, pid=os.getpid(), proc_start=start_time(), host=HOST,
+                           status=STARTING, command=" ".join(sys.argv))
+    # Running only with its pid: a script killed between these two writes is left `starting`
+    # without a pid, which the reaper marks crashed after a grace period (not running forever).
+    store.update_run(rec.id, status=RUNNING, pid=os.getpid(), proc_start=start_time(), host=HOST,
                      started_at=time.time(), heartbeat_at=time.time())
     run = Run(store, rec.id, rec.run_dir)
     _active.append(run)

@@ -14,6 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import TuigenError
+
+
+class CheckpointError(TuigenError, RuntimeError):
+    """A checkpoint that cannot be read or written; the message names the file."""
+
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
     path = Path(path)
@@ -25,6 +31,8 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # e.g. a full disk: say which checkpoint; the previous one is untouched
+        raise CheckpointError(f"could not write checkpoint {path}: {e.strerror or e}") from e
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -49,7 +57,9 @@ def load(path: str | Path, map_location: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # a truncated or foreign file: say which and why, never guess
-        raise RuntimeError(f"checkpoint {path} could not be loaded ({type(e).__name__}: {e})") from e
+        reason = str(e).split(". ")[0]  # torch appends a paragraph of advice
+        raise CheckpointError(f"checkpoint {path} could not be loaded ({type(e).__name__}: {reason}); "
+                              "it is damaged or not a tuigen checkpoint") from e
 
 
 def clean_temp_files(folder: str | Path) -> int:

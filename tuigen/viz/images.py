@@ -64,3 +64,28 @@ def save_png(img: Any, path: str | Path, nrow: int | None = None) -> Path:
     Image.fromarray(a).save(tmp, format="PNG")
     os.replace(tmp, path)
     return path
+
+
+class UnreadableImage(OSError):
+    """An image file that is missing, truncated or not an image; the message says which."""
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """Decode every pixel now, so a damaged file fails here with a clear reason, not later
+    inside whatever draws it."""
+    try:
+        with Image.open(path) as im:
+            return im.copy()
+    except FileNotFoundError:
+        raise UnreadableImage("missing image file") from None
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for damaged files
+        raise UnreadableImage(f"unreadable image ({e})") from e
+
+
+def image_problem(path: str | Path) -> str | None:
+    """Why the image at `path` cannot be shown, or None if it can."""
+    try:
+        read_image(path)
+    except UnreadableImage as e:
+        return str(e)
+    return None

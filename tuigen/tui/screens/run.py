@@ -21,6 +21,7 @@ from textual_plotext import PlotextPlot
 
 from ...runner import control
 from ...store import ACTIVE
+from ...viz.images import read_image
 from ..data import RunDetail, metric_group, run_detail
 from ..widgets import cells
 from ..widgets.picture import picture_class
@@ -262,8 +263,8 @@ class RunScreen(Screen):
         art = items[self.image_index]
         self.query_one("#artifact-step", Label).update(
             f" step {art.step}  ({self.image_index + 1}/{len(items)}; [ and ] move)  {art.path}")
-        try:
-            holder.mount(picture_class()(art.path))
+        try:  # decoded here: a truncated file would otherwise fail while drawing and end the app
+            holder.mount(picture_class()(read_image(art.path)))
         except Exception as e:  # a missing or corrupt file is a message, not a crash
             holder.mount(Label(f"cannot show {art.path}: {e}"))
 
