@@ -6,7 +6,9 @@ import json
 import time
 from pathlib import Path
 
+from ..experiments import KINDS
 from ..store import Store
+from .argtypes import bounded, device
 from .generate import _Bar, _progress, out
 
 
@@ -18,37 +20,37 @@ def add_parsers(sub) -> None:
                        epilog="examples:\n  tuigen fid real/ fake/\n  tuigen fid 5 -n 2048 --sampler ddim --steps 50",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     f.add_argument("targets", nargs="+", metavar="RUN | DIR_A DIR_B")
-    f.add_argument("-n", "--num", type=int, default=2048, help="samples to draw from a run (default 2048)")
+    f.add_argument("-n", "--num", type=bounded(int, 2), default=2048, help="samples to draw from a run (default 2048)")
     f.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
-    f.add_argument("--steps", type=int, default=50)
-    f.add_argument("--eta", type=float, default=0.0)
+    f.add_argument("--steps", type=bounded(int, 1), default=50)
+    f.add_argument("--eta", type=bounded(float, 0), default=0.0)
     f.add_argument("--guidance", type=float, default=0.0)
-    f.add_argument("--batch", type=int, default=64)
+    f.add_argument("--batch", type=bounded(int, 1), default=64)
     f.add_argument("--checkpoint")
     f.add_argument("--weights", choices=("ema", "raw"), default="ema")
-    f.add_argument("--device", default="auto")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--device", type=device, default="auto")
+    f.add_argument("--seed", type=bounded(int, 0), default=0)
     f.add_argument("--json", action="store_true")
 
     a = sub.add_parser("accuracy", help="evaluator accuracy of a conditional run's samples (stored with provenance)",
                        epilog="example: tuigen accuracy 7 --guidance 2   (and --guidance 0 for the unguided number)")
     a.add_argument("run_id", type=int)
     a.add_argument("--guidance", type=float, default=0.0, help="w: eps = (1+w) eps_cond - w eps_uncond; 0 = unguided")
-    a.add_argument("--per_class", type=int, default=100, help="samples per class for class labels (default 100)")
+    a.add_argument("--per_class", type=bounded(int, 1), default=100, help="samples per class for class labels (default 100)")
     a.add_argument("--labels", choices=("test", "new_test"), default="test", help="shapes: which fixed label set")
     a.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
-    a.add_argument("--steps", type=int, default=50)
-    a.add_argument("--batch", type=int, default=100)
+    a.add_argument("--steps", type=bounded(int, 1), default=50)
+    a.add_argument("--batch", type=bounded(int, 1), default=100)
     a.add_argument("--checkpoint")
     a.add_argument("--weights", choices=("ema", "raw"), default="ema")
-    a.add_argument("--device", default="auto")
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--device", type=device, default="auto")
+    a.add_argument("--seed", type=bounded(int, 0), default=0)
     a.add_argument("--json", action="store_true")
 
     b = sub.add_parser("board", help="leaderboard: runs ranked by a score, within one provenance")
     b.add_argument("--metric", default="fid", help="fid, kid, accuracy, ... (default fid)")
     b.add_argument("--dataset")
-    b.add_argument("--kind")
+    b.add_argument("--kind", choices=list(KINDS))
     b.add_argument("--provenance", help="rank this provenance (default: the one most runs share)")
     b.add_argument("--json", action="store_true")
 
@@ -62,9 +64,12 @@ def add_parsers(sub) -> None:
 
 
 def cmd_board(store: Store, args) -> int:
-    from ..reports.leaderboard import format_board, leaderboard
+    from ..reports.leaderboard import HIGHER_IS_BETTER, format_board, leaderboard
 
     board = leaderboard(store, args.metric, dataset=args.dataset, kind=args.kind, provenance_key=args.provenance)
+    if board.provenance_key is None and args.metric not in HIGHER_IS_BETTER:  # likely a typo, not an empty board
+        raise ValueError(f"--metric {args.metric}: no scores by that name; expected one of "
+                         f"{', '.join(sorted(HIGHER_IS_BETTER))} or another recorded score")
     if args.json:
         print(json.dumps({"metric": board.metric, "higher_is_better": board.higher_is_better,
                           "provenance": board.provenance, "provenance_key": board.provenance_key,
@@ -77,12 +82,12 @@ def cmd_board(store: Store, args) -> int:
 
 def cmd_accuracy(store: Store, args) -> int:
     from ..generate.evaluate import SamplerSettings, accuracy_of_run
-    from ..generate.loading import load_trained
+    from ..generate.loading import DIFFUSION, load_trained
 
     settings = SamplerSettings(args.sampler, None if args.sampler == "ddpm" else args.steps, 0.0, args.guidance,
                                args.batch, args.seed)
     _, _, trained = load_trained(store, args.run_id, checkpoint=args.checkpoint, weights=args.weights,
-                                 device=args.device)
+                                 device=args.device, kinds=DIFFUSION)
     per_batch = len(trained.diffusion.timesteps_for(args.sampler, settings.steps))
     n = args.per_class * trained.cond.size if trained.cond.kind == "class" else 32
     t0 = time.perf_counter()

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from ..store import Store
+from .argtypes import bounded, device
 
 out = Console(highlight=False, stderr=True)
 
@@ -24,13 +25,13 @@ def _common(p: argparse.ArgumentParser, sampler: bool = True) -> None:
     p.add_argument("run_id", type=int)
     p.add_argument("--checkpoint", help="a step number or a checkpoint file (default: the newest)")
     p.add_argument("--weights", choices=("ema", "raw"), default="ema", help="EMA or raw weights (default ema)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=bounded(int, 0), default=0)
     p.add_argument("--out", help="output path (default: inside the run's folder)")
     if sampler:
         p.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
-        p.add_argument("--steps", type=int, default=50, help="DDIM steps (ddpm always runs all timesteps)")
-        p.add_argument("--eta", type=float, default=0.0, help="DDIM noise: 0 deterministic, 1 DDPM-like")
+        p.add_argument("--steps", type=bounded(int, 1), default=50, help="DDIM steps (ddpm always runs all timesteps)")
+        p.add_argument("--eta", type=bounded(float, 0), default=0.0, help="DDIM noise: 0 deterministic, 1 DDPM-like")
     p.add_argument("--guidance", type=float, default=0.0, help=GUIDANCE_HELP)
 
 
@@ -39,8 +40,8 @@ def add_parsers(sub) -> None:
                        description="Draw N images in batches from a run's checkpoint.",
                        epilog="example: tuigen sample 3 -n 2048 --sampler ddim --steps 50 --format npz")
     _common(s)
-    s.add_argument("-n", "--num", type=int, default=64, help="how many images (default 64)")
-    s.add_argument("--batch", type=int, default=64, help="images per batch (default 64)")
+    s.add_argument("-n", "--num", type=bounded(int, 1), default=64, help="how many images (default 64)")
+    s.add_argument("--batch", type=bounded(int, 1), default=64, help="images per batch (default 64)")
     s.add_argument("--format", choices=("png", "npz", "both"), default="both")
     s.add_argument("--labels", help="class runs: 0,1,2 (cycled; default each class in turn); "
                    "multi-hot runs: test or new_test")
@@ -49,7 +50,7 @@ def add_parsers(sub) -> None:
 
     g = sub.add_parser("grid", help="class grid: rows = classes, columns = fixed noises")
     _common(g)
-    g.add_argument("--columns", type=int, default=10)
+    g.add_argument("--columns", type=bounded(int, 1), default=10)
 
     st = sub.add_parser("strip", help="denoising strip: x_t and predicted x_0 along one DDPM chain")
     _common(st, sampler=False)
@@ -61,14 +62,14 @@ def add_parsers(sub) -> None:
     _common(e, sampler=False)
     e.add_argument("--noise", help="a .pt tensor of noises (N, C, H, W); default: 4 drawn with --seed, saved")
     e.add_argument("--etas", default="0,0.25,0.5,0.75,1")
-    e.add_argument("--steps", type=int, default=50)
+    e.add_argument("--steps", type=bounded(int, 1), default=50)
     e.add_argument("--label", type=int)
 
     i = sub.add_parser("interp", help="interpolate between two saved noises: slerp row and lerp row")
     _common(i, sampler=False)
     i.add_argument("--noise", help="a .pt tensor with at least 2 noises; default: drawn with --seed, saved")
     i.add_argument("--alphas", default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1")
-    i.add_argument("--steps", type=int, default=50)
+    i.add_argument("--steps", type=bounded(int, 1), default=50)
     i.add_argument("--label", type=int)
 
     f = sub.add_parser("fuse", help="fuse two images: noise both to step t, mix with lambda, denoise",
@@ -80,7 +81,7 @@ def add_parsers(sub) -> None:
     f.add_argument("--a", help="first image")
     f.add_argument("--b", help="second image")
     f.add_argument("--pairs", help="a folder of images: fuse -n random pairs from it")
-    f.add_argument("-n", "--num", type=int, default=50, help="pairs to fuse with --pairs")
+    f.add_argument("-n", "--num", type=bounded(int, 1), default=50, help="pairs to fuse with --pairs")
     f.add_argument("--t", type=int, default=None, help="step to noise both images to (default: T/2)")
     f.add_argument("--lam", type=float, default=0.5, help="weight of image A (0.5 = average)")
 
@@ -109,10 +110,11 @@ class _Bar:
         self.bar.update(self.task, advance=1, rate=f"{rate:.1f} it/s")
 
 
-def _load(store: Store, args):
-    from ..generate.loading import load_trained
+def _load(store: Store, args, kinds=None):
+    from ..generate.loading import DIFFUSION, load_trained
 
-    return load_trained(store, args.run_id, checkpoint=args.checkpoint, weights=args.weights, device=args.device)
+    return load_trained(store, args.run_id, checkpoint=args.checkpoint, weights=args.weights, device=args.device,
+                        kinds=kinds or DIFFUSION)
 
 
 def _evals(trained, sampler: str, steps: int | None, start: int | None = None) -> int:
@@ -132,11 +134,10 @@ def _floats(text: str, flag: str) -> list[float]:
 
 
 def cmd_sample(store: Store, args) -> int:
+    from ..generate.loading import GENERATIVE
     from ..generate.sampling import parse_labels, sample, save_sample_set
 
-    if args.num < 1 or args.batch < 1:
-        raise ValueError("-n and --batch must be >= 1")
-    run, cfg, trained = _load(store, args)
+    run, cfg, trained = _load(store, args, kinds=GENERATIVE)
     labels = parse_labels(args.labels, trained, args.num)
     gan = hasattr(trained, "generate")
     steps = None if args.sampler == "ddpm" or gan else args.steps
@@ -191,11 +192,16 @@ def cmd_strip(store: Store, args) -> int:
     import torch
 
     from ..generate.figures import denoising_strip
+    from ..generate.sampling import check_label
 
     run, cfg, trained = _load(store, args)
+    check_label(args.label, trained)
     T = trained.diffusion.T
     ts = [int(v) for v in _floats(args.timesteps, "--timesteps")] if args.timesteps else \
         [round(T - 1 - i * (T - 1) / 7) for i in range(8)]
+    outside = [t for t in ts if not 0 <= t < T]
+    if outside:
+        raise ValueError(f"--timesteps {outside[0]} is outside this run's chain: expected 0..{T - 1}")
     with _progress() as bar:
         tick = _Bar(bar, "denoising chain", T)
         x_t, x0 = denoising_strip(trained, ts, label=args.label, guidance=args.guidance, seed=args.seed, progress=tick)
@@ -208,12 +214,15 @@ def cmd_eta_grid(store: Store, args) -> int:
     import torch
 
     from ..generate.figures import eta_grid
-    from ..generate.sampling import noise_file
+    from ..generate.sampling import check_label, noise_file
 
     run, cfg, trained = _load(store, args)
+    check_label(args.label, trained)
     noise, noise_path = noise_file(args.noise, (4, *trained.image_shape), args.seed,
                                    Path(run.run_dir) / "noise" / f"noise-seed{args.seed}.pt")
     etas = _floats(args.etas, "--etas")
+    if any(eta < 0 for eta in etas):
+        raise ValueError(f"--etas must all be >= 0, got {args.etas}")
     labels = torch.full((len(noise),), args.label) if args.label is not None else None
     with _progress() as bar:
         tick = _Bar(bar, "eta grid", len(etas) * _evals(trained, "ddim", args.steps))
@@ -226,9 +235,10 @@ def cmd_eta_grid(store: Store, args) -> int:
 
 def cmd_interp(store: Store, args) -> int:
     from ..generate.figures import interpolation
-    from ..generate.sampling import noise_file
+    from ..generate.sampling import check_label, noise_file
 
     run, cfg, trained = _load(store, args)
+    check_label(args.label, trained)
     noise, noise_path = noise_file(args.noise, (2, *trained.image_shape), args.seed,
                                    Path(run.run_dir) / "noise" / f"pair-seed{args.seed}.pt")
     if len(noise) < 2:
@@ -259,6 +269,8 @@ def cmd_fuse(store: Store, args) -> int:
     if not 0.0 <= args.lam <= 1.0:
         raise ValueError(f"--lam must be between 0 and 1, got {args.lam}")
     if args.pairs:
+        if not Path(args.pairs).is_dir():
+            raise ValueError(f"--pairs {args.pairs} is not a folder; expected a folder of images")
         files = sorted(p for p in Path(args.pairs).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if len(files) < 2:
             raise ValueError(f"--pairs {args.pairs}: needs at least 2 images, found {len(files)}")

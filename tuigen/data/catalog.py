@@ -69,6 +69,8 @@ def _check_folder(spec: str) -> None:
         raise DatasetError(f"{FOLDER_PREFIX}{path} does not exist")
     if not os.path.isdir(path):
         raise DatasetError(f"{FOLDER_PREFIX}{path} is not a directory")
+    if not os.access(path, os.R_OK | os.X_OK):  # caught here, not as a failed run later
+        raise DatasetError(f"{FOLDER_PREFIX}{path} cannot be read (permission denied); expected a readable folder")
 
 
 def check_dataset_spec(spec: str, labelled: bool = False) -> DatasetInfo | None:

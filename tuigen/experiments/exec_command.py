@@ -5,6 +5,7 @@ metrics. A `step`, `iter`, `iteration` or `epoch` number on the same line sets t
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -31,7 +32,8 @@ def parse_metrics(line: str) -> tuple[dict[str, float], int | None]:
 class ExecConfig:
     command: str = knob("", "the command line to run (shell syntax)",
                         check=lambda v: None if v.strip() else "a command is required")
-    cwd: str = knob("", "folder to run it in (default: where tuigen was started)")
+    cwd: str = knob("", "folder to run it in (default: where tuigen was started)",
+                    check=lambda v: None if not v or os.path.isdir(v) else f"{v} is not a folder; expected an existing one")
 
 
 def run(cfg: ExecConfig, ctx) -> None:

@@ -40,6 +40,18 @@ def parse_labels(text: str | None, trained, n: int) -> torch.Tensor | None:
     return torch.tensor(values)[torch.arange(n) % len(values)]
 
 
+def check_label(label: int | None, trained) -> None:
+    """A figure's single --label: a class of this run, and only for class-conditional runs."""
+    cond = trained.cond
+    if label is None:
+        return
+    if cond.kind != "class":
+        raise ValueError(f"--label {label} given, but this run is {'unconditional' if cond.kind == 'none' else 'multi-hot'}; "
+                         "--label takes a class of a class-conditional run")
+    if not 0 <= label < cond.size:
+        raise ValueError(f"--label {label} is not a class of this run (0..{cond.size - 1})")
+
+
 @torch.no_grad()
 def sample(trained, n: int, *, batch: int = 64, sampler: str = "ddim", steps: int | None = 50, eta: float = 0.0,
            labels: torch.Tensor | None = None, guidance: float = 0.0, seed: int = 0,
@@ -89,7 +101,12 @@ def save_sample_set(images: np.ndarray, out_dir: Path, fmt: str) -> list[Path]:
 def noise_file(path: str | None, shape: Sequence[int], seed: int, default_path: Path) -> tuple[torch.Tensor, Path]:
     """Fixed noises: loaded from a .pt file, or drawn with `seed` and saved for reuse."""
     if path:
-        t = torch.load(path, weights_only=True)
+        if not Path(path).is_file():
+            raise ValueError(f"--noise {path}: no such file; expected a .pt tensor of noises")
+        try:
+            t = torch.load(path, weights_only=True)
+        except Exception as e:  # a foreign or damaged file: name it, no unpickling traceback
+            raise ValueError(f"--noise {path}: not a saved tensor ({type(e).__name__})") from None
         if not isinstance(t, torch.Tensor) or tuple(t.shape[1:]) != tuple(shape[1:]):
             raise ValueError(f"--noise {path}: expected a tensor of shape (N, {', '.join(map(str, shape[1:]))}), "
                              f"got {getattr(t, 'shape', type(t).__name__)}")
