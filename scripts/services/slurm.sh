@@ -12,21 +12,28 @@ set -euo pipefail
 
 die() { echo "slurm.sh: $*" >&2; exit 3; }
 
+alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $st != Z* ]]; }  # zombies count as gone
+
 stop() {
   local dir=$1 f pid
   for f in slurmd slurmctld munged; do
     pid=$(cat "$dir/run/$f.pid" 2>/dev/null || true)
     [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
   done
-  for _ in $(seq 50); do  # slurmd must go before its next start can bind the port
+  # Job step daemons outlive slurmd and ignore SIGTERM; ours are those working in DIR.
+  for pid in $(pgrep -x slurmstepd || true); do
+    [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$dir"/* ]] && kill -9 "$pid" 2>/dev/null || true
+  done
+  for _ in $(seq 50); do  # the daemons must be gone before a next start binds their ports
     pid=$(cat "$dir/run/slurmd.pid" 2>/dev/null || true)
-    [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null && break
+    { [[ -z "$pid" ]] || ! alive "$pid"; } && break
     sleep 0.1
   done
+  rm -f "$dir"/run/*.pid
 }
 
 if [[ "${1:-}" == "--stop" ]]; then
-  stop "$2"
+  stop "$(cd "$2" 2>/dev/null && pwd || echo "$2")"
   exit 0
 fi
 
@@ -39,7 +46,7 @@ dir=$(mkdir -p "$1" && cd "$1" && pwd)
 stop "$dir"  # a second start of the same DIR replaces the first
 mkdir -p "$dir"/{munge,run,log,state,spool}
 chmod 0755 "$dir" "$dir/run"
-chmod 0700 "$dir/munge"  # munged refuses a key or socket dir that others can write
+chmod 0711 "$dir/munge"  # munged refuses a key or socket dir that others can write
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 ctld_port=$(free_port)
@@ -87,7 +94,6 @@ SchedulerParameters=defer_batch=0
 ReturnToService=2
 SlurmdTimeout=30
 InactiveLimit=0
-KillWait=5
 MinJobAge=300
 NodeName=$node NodeAddr=127.0.0.1 NodeHostname=$node CPUs=2 RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP

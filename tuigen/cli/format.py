@@ -19,10 +19,11 @@ def progress(run) -> str:
 def run_dict(run, summary: dict | None = None) -> dict[str, Any]:
     d = {c: getattr(run, c) for c in ("id", "name", "kind", "project", "dataset", "status", "tags",
                                      "created_at", "started_at", "ended_at", "heartbeat_at", "host", "pid",
-                                     "executor", "device", "step", "total_steps", "error", "run_dir",
+                                     "executor", "external_id", "device", "step", "total_steps", "error", "run_dir",
                                      "parent_id", "sweep_id", "command")}
     d["tags"] = [t for t in run.tags.split(",") if t]
     d["config"] = json.loads(run.config or "{}")
+    d["resources"] = json.loads(run.resources or "{}")
     if summary is not None:
         d["metrics"] = {k: {"last": s.last, "last_step": s.last_step, "min": s.min, "max": s.max,
                             "count": s.count} for k, s in summary.items()}

@@ -51,8 +51,9 @@ class Recorder:
         while not self._stop.wait(min(FLUSH_EVERY_S, HEARTBEAT_S)):
             try:
                 self.flush()
-                self.store.heartbeat(self.run_id)
-                if time.monotonic() >= next_sample:
+                if self.store.heartbeat(self.run_id):
+                    self.event("heartbeats arrive again: running")
+                if self._monitor and time.monotonic() >= next_sample:  # None: another process samples
                     next_sample = time.monotonic() + SYSTEM_SAMPLE_S
                     self.store.add_system_samples(self._monitor.sample())
             except Exception as e:  # a busy or briefly unreachable store must not kill training
@@ -113,6 +114,35 @@ class Recorder:
 
     def event(self, message: str, level: str = "info") -> None:
         self.store.add_event(self.run_id, message, level)
+
+
+class NullRecorder(Recorder):
+    """Records nothing. Mixed into the contexts of ranks > 0 of a data-parallel run: they
+    train in lockstep with rank 0, which records metrics, images and events for all."""
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def log_image(self, key: str, image: Any, step: int | None = None, **_) -> None:
+        return None
+
+    def log_artifact(self, kind: str, path: str | Path, **_) -> None:
+        return None
+
+    def log_text(self, key: str, text: str, step: int | None = None) -> None:
+        return None
+
+    def event(self, message: str, level: str = "info") -> None:
+        pass
 
 
 def _file_name(key: str) -> str:
