@@ -33,6 +33,7 @@ class ExperimentKind:
     resumable: bool = True
     uses_torch: bool = True
     progress_metric: str = "loss"  # the number `--follow` and the runs table show
+    data_parallel: bool = False  # trains on several processes (runner/ddp.py) when resources ask for them
 
     def load(self) -> Callable[[Any, Any], Any]:
         module, func = self.entry.split(":")

@@ -37,7 +37,7 @@ def run(cfg: ClassifierConfig, ctx) -> None:
     from ..models.classifier import SmallCNN
     from .common import amp_dtype, autocast, batch_generator, grad_scaler, to_device, to_float
 
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed + ctx.rank)  # each data-parallel rank its own dropout; DDP syncs the weights
     dev = ctx.device
     data = load_dataset(cfg.dataset, cfg.image_size or None)
     train, val = data.split(cfg.val_fraction, cfg.seed)
@@ -46,6 +46,7 @@ def run(cfg: ClassifierConfig, ctx) -> None:
     x_va, y_va = to_device(val.images, dev), to_device(val.labels, dev)
     _, c, h, _ = train.images.shape
     model = SmallCNN(c, data.num_classes, h, cfg.width).to(dev)
+    net = ctx.wrap_model(model)  # DDP on several processes; `model` stays the plain module
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dtype = amp_dtype(cfg.precision, dev)
     scaler = grad_scaler(dev, dtype)
@@ -75,16 +76,16 @@ def run(cfg: ClassifierConfig, ctx) -> None:
     t0, seen = time.perf_counter(), 0
     for step in ctx.steps(ctx.step, cfg.train_num_steps):
         model.train()
-        idx = torch.randint(len(x_tr), (min(cfg.batch_size, len(x_tr)),), generator=gen).to(dev)
+        idx = ctx.shard(torch.randint(len(x_tr), (min(cfg.batch_size, len(x_tr)),), generator=gen)).to(dev)
         with autocast(dev, dtype):
-            loss = loss_fn(model(to_float(x_tr[idx])), y_tr[idx])
+            loss = loss_fn(net(to_float(x_tr[idx])), y_tr[idx])
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
-        seen += len(idx)
+        seen += len(idx) * ctx.world_size
         ctx.log({"loss": loss.item(), "lr": opt.param_groups[0]["lr"]}, step)
-        if step % cfg.eval_every == 0 or step == cfg.train_num_steps:
+        if ctx.is_main and (step % cfg.eval_every == 0 or step == cfg.train_num_steps):
             ctx.log({"images_per_s": seen / (time.perf_counter() - t0), **evaluate(model, x_va, y_va, multi, loss_fn)}, step)
             t0, seen = time.perf_counter(), 0
         if step % cfg.checkpoint_every == 0:
@@ -114,6 +115,7 @@ KIND = ExperimentKind(
     entry="tuigen.experiments.classifier:run",
     summary="a small CNN on a labelled dataset: loss and held-out accuracy (also the evaluator for conditional runs)",
     scores=(Score("val_acc", higher_is_better=True, label="accuracy"),),
+    data_parallel=True,
     demo=({"dataset": "digits", "train_num_steps": 300, "eval_every": 50},
           {"dataset": "mnist", "image_size": 16, "train_num_steps": 400, "eval_every": 50},
           {"dataset": "shapes", "image_size": 16, "train_num_steps": 300, "eval_every": 50}),

@@ -65,7 +65,7 @@ def train(cfg, ctx) -> None:
     from ..data import load_dataset
 
     dev = ctx.device
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed + ctx.rank)  # each data-parallel rank its own noise; DDP syncs the weights
     data = load_dataset(cfg.dataset, cfg.image_size)
     conditional = hasattr(cfg, "p_uncond")
     cond = Conditioning(data.label_kind if conditional else "none", data.num_classes if conditional else 0,
@@ -76,6 +76,7 @@ def train(cfg, ctx) -> None:
     labels = to_device(data.labels, dev) if conditional else None
     args = model_args(cfg, data.images.shape[1], cond)
     model = UNet(**args).to(dev)
+    net = ctx.wrap_model(model)  # DDP on several processes (rank 0's weights first, so before the EMA copy)
     ema = EMA(model, cfg.ema_decay, cfg.ema_every)
     diffusion = make_diffusion(cfg, dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -108,17 +109,17 @@ def train(cfg, ctx) -> None:
     for step in ctx.steps(ctx.step, cfg.train_num_steps):
         model.train()
         for _ in range(cfg.grad_steps):
-            idx = torch.randint(n, (min(cfg.batch_size, n),), generator=gen).to(dev)
+            idx = ctx.shard(torch.randint(n, (min(cfg.batch_size, n),), generator=gen)).to(dev)
             x0 = to_float(images[idx])
             if cfg.hflip:
                 flip = (torch.rand(len(idx), generator=gen) < 0.5).to(dev).view(-1, 1, 1, 1)
                 x0 = torch.where(flip, x0.flip(3), x0)
             y = drop_labels(labels[idx], cfg.p_uncond, model, gen) if conditional else None
             with autocast(dev, dtype):
-                loss = diffusion.loss(model, x0, y) / cfg.grad_steps
+                loss = diffusion.loss(net, x0, y) / cfg.grad_steps
             scaler.scale(loss).backward()
             window_loss += loss.detach()
-            window_images += len(idx)
+            window_images += len(idx) * ctx.world_size
         scaler.unscale_(opt)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
         scaler.step(opt)
@@ -131,10 +132,10 @@ def train(cfg, ctx) -> None:
             ctx.log({"loss": float(window_loss) / steps_in_window, "lr": opt.param_groups[0]["lr"],
                      "grad_norm": float(grad_norm), "images_per_s": window_images / max(elapsed, 1e-9)}, step)
             window_loss, window_t, window_images = 0.0, time.perf_counter(), 0
-        if step % cfg.sample_every == 0 or step == cfg.train_num_steps:
+        if ctx.is_main and (step % cfg.sample_every == 0 or step == cfg.train_num_steps):
             ctx.log_image("samples", _preview(cfg, ema.model, diffusion, preview_noise, cond, dev), step,
                           nrow=_grid_columns(cond, preview_n))
-        if cfg.fid_every and (step % cfg.fid_every == 0 or step == cfg.train_num_steps):
+        if ctx.is_main and cfg.fid_every and (step % cfg.fid_every == 0 or step == cfg.train_num_steps):
             _periodic_fid(cfg, ctx, ema.model, diffusion, cond, data, step)
         if step % cfg.checkpoint_every == 0:
             ctx.save_checkpoint(snapshot())
@@ -201,10 +202,11 @@ class Trained:
         return self.model.null_cond(n, device)
 
 
-def restore(cfg, checkpoint_path: str, weights: str = "ema", device: str | torch.device = "cpu") -> Trained:
+def restore(cfg, checkpoint_path: str | dict, weights: str = "ema", device: str | torch.device = "cpu") -> Trained:
+    """The sampling model in a checkpoint file, or in a state already loaded from one."""
     from ..runner.checkpoint import load
 
-    state = load(checkpoint_path, map_location=device)
+    state = checkpoint_path if isinstance(checkpoint_path, dict) else load(checkpoint_path, map_location=device)
     args = dict(state["model_args"])
     args["dim_mults"], args["attn_resolutions"] = tuple(args["dim_mults"]), tuple(args["attn_resolutions"])
     model = UNet(**args).to(device)

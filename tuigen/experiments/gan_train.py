@@ -390,15 +390,15 @@ class TrainedGAN:
         return labels
 
 
-def restore(cfg, checkpoint_path: str, weights: str = "ema", device: str | torch.device = "cpu") -> TrainedGAN:
+def restore(cfg, checkpoint_path: str | dict, weights: str = "ema", device: str | torch.device = "cpu") -> TrainedGAN:
     """The generator saved in a checkpoint (its constructor arguments are in it, so `cfg` is not
-    needed to rebuild it), in eval mode on `device`."""
+    needed to rebuild it), in eval mode on `device`; or from a state already loaded from one."""
     from ..runner.checkpoint import load
 
     if weights not in ("ema", "raw"):
         raise ValueError(f"weights must be 'ema' or 'raw', got {weights!r}")
     device = torch.device(device)
-    state = load(checkpoint_path, map_location=device)
+    state = checkpoint_path if isinstance(checkpoint_path, dict) else load(checkpoint_path, map_location=device)
     family, args = state["family"], dict(state["g_args"])
     G = build_generator(family, args).to(device)
     use_ema = weights == "ema" and "g_ema" in state

@@ -30,12 +30,19 @@ def pick_device(spec: str = "auto"):
 
 
 class Context(Recorder):
+    rank, world_size = 0, 1  # one process; runner/ddp.py's contexts train data-parallel
+
     def __init__(self, store: Store, run_id: int, run_dir: str | Path, cfg: Any, *,
                  gpu_hint: int | None = None, stop: threading.Event | None = None):
         super().__init__(store, run_id, run_dir, gpu_hint=gpu_hint)
         self.cfg = cfg
         self.total: int | None = None
         self._stop_requested = stop or threading.Event()  # the worker's signal handlers set it
+
+    @property
+    def is_main(self) -> bool:
+        """The process that records (rank 0); the others train in lockstep and record nothing."""
+        return self.rank == 0
 
     # -- stopping -------------------------------------------------------------------
     @property
@@ -46,6 +53,10 @@ class Context(Recorder):
     def request_stop(self) -> None:
         self._stop_requested.set()
 
+    def _stop_now(self) -> bool:
+        """Checked once before each step; a data-parallel context makes its ranks agree here."""
+        return self.should_stop
+
     def steps(self, start: int, total: int) -> Iterator[int]:
         """Yield step numbers start+1 .. total, with `ctx.step` set to the one being run.
 
@@ -54,7 +65,7 @@ class Context(Recorder):
         self.set_total(total)
         self.step = start
         for s in range(start + 1, total + 1):
-            if self.should_stop:
+            if self._stop_now():
                 return
             self.step = s
             yield s
@@ -72,6 +83,16 @@ class TorchContext(Context):
         super().__init__(store, run_id, run_dir, cfg, gpu_hint=gpu_hint, stop=stop)
         self.device = device or pick_device(getattr(cfg, "device", "auto"))
         self.checkpoint_dir = self.run_dir / "checkpoints"
+
+    # -- data parallel: identity here, DDP in runner/ddp.py -----------------------------
+    def wrap_model(self, model):
+        """The module to run forward/backward through (DistributedDataParallel when several
+        processes train); keep the unwrapped one for state_dict, EMA and sampling."""
+        return model
+
+    def shard(self, batch):
+        """This process's share of a batch drawn identically on every process."""
+        return batch
 
     # -- checkpoints ----------------------------------------------------------------
     def save_checkpoint(self, state: dict, step: int | None = None) -> Path:
@@ -115,11 +136,17 @@ class TorchContext(Context):
             return None
         state = ckpt.load(path, map_location=self.device)
         step = int(state["step"])
-        ckpt.restore_rng(_to_cpu(state["rng"]))
-        dropped = self.store.truncate_metrics(self.run_id, after_step=step)
+        ckpt.restore_rng(_to_cpu(self._rng_state(state)))
         self.step = step
-        self.event(f"resumed from checkpoint at step {step}" + (f" ({dropped} later points replaced)" if dropped else ""))
+        self._rewind_to(step)
         return state
+
+    def _rng_state(self, state: dict) -> dict:
+        return state["rng"]
+
+    def _rewind_to(self, step: int) -> None:
+        dropped = self.store.truncate_metrics(self.run_id, after_step=step)
+        self.event(f"resumed from checkpoint at step {step}" + (f" ({dropped} later points replaced)" if dropped else ""))
 
 
 def _step_of(p: Path) -> int:

@@ -1,0 +1,99 @@
+"""The context a data-parallel rank gives its kind's train(cfg, ctx) (see runner/ddp.py).
+
+Every rank runs the same training loop. Rank 0 records (metrics, images, events, checkpoints)
+like a one-process TorchContext; ranks > 0 record nothing (NullRecorder). All ranks agree
+before each step whether to stop, so they stop at the same step and checkpoint together:
+rank 0 writes the file with every rank's RNG state, so each resumes its own stream.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ..store import Store
+from . import checkpoint as ckpt
+from .context import TorchContext
+from .recorder import NullRecorder
+
+
+class DistributedContext(TorchContext):
+    """Rank 0: records for the run. The worker's own context samples the process tree."""
+
+    def __init__(self, store: Store, run_id: int, run_dir: str | Path, cfg: Any, *, device: torch.device,
+                 stop: threading.Event, stop_file: Path, rank: int, world_size: int):
+        super().__init__(store, run_id, run_dir, cfg, device=device, stop=stop)
+        self.rank, self.world_size = rank, world_size
+        self._stop_file = stop_file  # the worker's way to ask (e.g. it alone got SIGUSR1 from Slurm)
+        self._agreed_stop = False
+        self._models: list[torch.nn.Module] = []
+        self._monitor = None  # the worker samples CPU/RSS/GPUs of all ranks together
+
+    # -- stopping: all ranks or none --------------------------------------------------
+    @property
+    def should_stop(self) -> bool:
+        return self._agreed_stop  # the agreed flag, so every rank takes the same branch
+
+    def _stop_now(self) -> bool:
+        asked = self._stop_requested.is_set() or self._stop_file.exists()
+        flag = torch.tensor([int(asked)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # one rank asked = all stop before this step
+        self._agreed_stop = bool(flag.item())
+        return self._agreed_stop
+
+    # -- data parallel ----------------------------------------------------------------
+    def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
+
+        self._models.append(model)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)  # broadcasts rank 0's weights now
+
+    def shard(self, batch: torch.Tensor) -> torch.Tensor:
+        if len(batch) % self.world_size:
+            raise ValueError(f"a batch of {len(batch)} cannot be split evenly over {self.world_size} processes; "
+                             f"choose a --batch_size divisible by {self.world_size}")
+        return batch[self.rank::self.world_size]
+
+    def param_digest(self) -> str | None:
+        """A hash of the wrapped models' parameters: equal on all ranks when DDP kept them in sync.
+        (Not buffers: BatchNorm statistics are each rank's own until DDP broadcasts rank 0's.)"""
+        return state_digest([p for m in self._models for p in m.parameters()]) if self._models else None
+
+    # -- checkpoints ------------------------------------------------------------------
+    def save_checkpoint(self, state: dict, step: int | None = None) -> Path | None:
+        return super().save_checkpoint({**state, "rng_ranks": self._gather_rng()}, step)
+
+    def _gather_rng(self) -> list[dict]:
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, ckpt.capture_rng())
+        return out
+
+    def _rng_state(self, state: dict) -> dict:
+        ranks = state.get("rng_ranks")
+        return ranks[self.rank] if ranks and len(ranks) == self.world_size else state["rng"]
+
+
+class FollowerContext(NullRecorder, DistributedContext):
+    """Ranks > 0: the same steps, stop decisions and checkpoint calls as rank 0, but no writes."""
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+
+    def save_checkpoint(self, state: dict, step: int | None = None) -> None:
+        self._gather_rng()  # rank 0 writes the file, with this rank's RNG in it
+
+    def _rewind_to(self, step: int) -> None:
+        pass  # rank 0 drops the store's later metric points
+
+
+def state_digest(tensors) -> str:
+    """sha256 over the bytes of tensors, in order (e.g. a model's parameters())."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
