@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tuigen.reports.leaderboard import format_board, leaderboard
+from tuigen.reports.leaderboard import format_board, leaderboard, varying_params
 
 PROV = {"n": 2048, "reference": "dataset:cats/size64", "extractor": "inception-tf", "sampler": "ddpm", "steps": 1000}
 
@@ -49,3 +49,9 @@ def test_accuracy_ranks_higher_first(store):
     store.add_score(runs[1].id, "accuracy", 0.99, {"n": 1000})
     board = leaderboard(store, "accuracy")
     assert board.higher_is_better and [r.value for r in board.rows] == [0.99, 0.78]
+
+
+def test_varying_params_tells_1_from_true_and_ignores_dict_order():
+    configs = [{"a": 1, "b": {"x": 1, "y": 2}, "c": [1, 2]}, {"a": True, "b": {"y": 2, "x": 1}, "c": [1, 2]}]
+    assert varying_params(configs) == ["a"]
+    assert varying_params(configs + [{**configs[0], "d": 0}]) == ["a", "d"]

@@ -62,10 +62,16 @@ def leaderboard(store: Store, metric: str, *, dataset: str | None = None, kind: 
 
 def varying_params(configs: list[dict]) -> list[str]:
     """Config keys whose values differ among the runs, in declaration order."""
-    keys: list[str] = []
+    keys: dict[str, None] = {}
     for c in configs:
-        keys += [k for k in c if k not in keys]
-    return [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+        keys.update(dict.fromkeys(c))
+    return [k for k in keys if len({_comparable(c.get(k)) for c in configs}) > 1]
+
+
+def _comparable(v: Any) -> Any:
+    """A set member equal only for equal config values (1, 1.0 and True stay apart). JSON text
+    only for lists and dicts: dumping every value made a 5,000-run board miss 100 ms."""
+    return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else (type(v), v)
 
 
 def format_board(board: Board) -> str:
