@@ -192,3 +192,24 @@ def test_scores_refuse_non_finite_values_and_hash_provenance(store):
     c = store.add_score(run.id, "fid", 5.0, {"n": 100, "ref": "mnist"}, step=200)
     keys = {s.id: s.provenance_key for s in store.scores(metric="fid")}
     assert keys[a] == keys[b] != keys[c]
+
+
+def test_runs_asking_for_several_gpus_get_as_many_distinct_devices(store):
+    devices = ["cuda:0", "cuda:1", "cuda:2"]
+    two = store.create_run("ddpm", {}, resources={"gpus": 2})
+    big = store.create_run("ddpm", {}, resources={"gpus": 2})  # must wait: one GPU left
+    one = store.create_run("ddpm", {})
+    claimed = store.claim_queued("gpu-host", 3, devices=devices)
+    assert [(r.id, r.device) for r in claimed] == [(two.id, "cuda:0,1")]  # oldest first, not overtaken
+    store.transition(two.id, "completed", when=["starting"])
+    claimed = store.claim_queued("gpu-host", 3, devices=devices)
+    assert [(r.id, r.device) for r in claimed] == [(big.id, "cuda:0,1"), (one.id, "cuda:2")]
+    assert store.claim_queued("gpu-host", 3, devices=devices) == []  # all three GPUs busy
+
+
+def test_cpu_runs_of_several_processes_take_as_many_slots(store):
+    pair = store.create_run("classifier", {}, resources={"processes": 2})
+    single = store.create_run("classifier", {})
+    assert [r.id for r in store.claim_queued("cpu-host", 2)] == [pair.id]
+    store.transition(pair.id, "completed", when=["starting"])
+    assert [r.id for r in store.claim_queued("cpu-host", 2)] == [single.id]

@@ -60,7 +60,8 @@ def _report_new(store: Store, run_id: int, args, verb: str = "started") -> int:
     if getattr(args, "json", False):
         print(json.dumps(run_dict(run)))
     else:
-        where = "waiting for a free slot" if run.status == QUEUED else f"pid {run.pid or '?'}"
+        where = (f"Slurm job {run.external_id}" if run.executor == "slurm" else
+                 "waiting for a free slot" if run.status == QUEUED else f"pid {run.pid or '?'}")
         out.print(f"run [bold]{run_id}[/] {verb} ({run.kind}, {where}); log: {run.run_dir}/output.log")
     if getattr(args, "follow", False):
         from .follow import follow
@@ -70,8 +71,32 @@ def _report_new(store: Store, run_id: int, args, verb: str = "started") -> int:
 
 
 def cmd_run(store: Store, args) -> int:
-    run_id = launch(store, args.kind, schema.values_from_args(args), name=args.name, tags=args.tag)
+    executor, resources = _executor(args)
+    run_id = launch(store, args.kind, schema.values_from_args(args), name=args.name, tags=args.tag,
+                    executor=executor, resources=resources)
     return _report_new(store, run_id, args)
+
+
+SLURM_FLAGS = {"partition": "--partition", "time": "--time", "sbatch_args": "--sbatch-arg",
+               "signal_before": "--signal-before"}
+
+
+def _executor(args) -> tuple[str, dict | None]:
+    """--executor and its options as launch() takes them: (executor, resources)."""
+    given = {"partition": args.partition, "gpus": args.gpus, "processes": args.processes, "time": args.time,
+             "sbatch_args": args.sbatch_arg, "signal_before": args.signal_before}
+    resources = {k: v for k, v in given.items() if v not in (None, [], "")}
+    for key, flag in (("gpus", "--gpus"), ("processes", "--processes")):
+        if key in resources and resources[key] < 1:
+            raise UsageError(f"{flag} must be >= 1, got {resources[key]}")
+    if args.executor != "slurm":
+        slurm_only = [k for k in resources if k in SLURM_FLAGS]
+        if slurm_only:
+            raise UsageError(f"{SLURM_FLAGS[slurm_only[0]]} needs --executor slurm")
+        return args.executor, resources or None
+    if args.signal_before is not None and args.signal_before < 1:
+        raise UsageError(f"--signal-before must be >= 1 second, got {args.signal_before}")
+    return "slurm", resources
 
 
 def cmd_clone(store: Store, args) -> int:
@@ -87,8 +112,11 @@ def cmd_clone(store: Store, args) -> int:
     p.add_argument("--json", action="store_true")
     overrides = p.parse_args(args.overrides)
     base = schema.from_json(kind.config, src.config)
+    # a clone runs where its source ran, with the same resources
     run_id = launch(store, kind.name, schema.values_from_args(overrides), name=overrides.name,
-                    tags=overrides.tag or [t for t in src.tags.split(",") if t], parent_id=src.id, base=base)
+                    tags=overrides.tag or [t for t in src.tags.split(",") if t], parent_id=src.id, base=base,
+                    executor="slurm" if src.executor == "slurm" else "local",
+                    resources=json.loads(src.resources or "{}") or None)
     return _report_new(store, run_id, overrides, verb=f"cloned from run {src.id}")
 
 
@@ -102,8 +130,9 @@ def cmd_exec(store: Store, args) -> int:
     if not argv:
         raise UsageError("exec needs a command after --, e.g. tuigen exec -- python train.py")
     command = shlex.join(argv)
+    executor, resources = _executor(args)
     run_id = launch(store, "exec", {"command": command, "cwd": args.cwd or os.getcwd()},
-                    name=args.name or Path(argv[0]).name, tags=args.tag)
+                    name=args.name or Path(argv[0]).name, tags=args.tag, executor=executor, resources=resources)
     return _report_new(store, run_id, args)
 
 
@@ -221,7 +250,9 @@ def cmd_show(store: Store, args) -> int:
     if arts:
         out.print("[bold]artifacts[/]")
         for a in arts[-15:]:
-            out.print(f"  {a.kind:<10} {a.key:<16} step {a.step if a.step is not None else '-':<8} {a.path}", markup=False)
+            problem = _image_problem(a.path) if a.kind == "image" else None
+            out.print(f"  {a.kind:<10} {a.key:<16} step {a.step if a.step is not None else '-':<8} {a.path}"
+                      + (f"  ({problem})" if problem else ""), markup=False)
     if events:
         out.print("[bold]events[/]")
         for e in events[-10:]:
@@ -234,6 +265,12 @@ def cmd_show(store: Store, args) -> int:
         out.print("[bold]output.log (last lines)[/]")
         out.print(tail, markup=False)
     return 0
+
+
+def _image_problem(path: str) -> str | None:
+    from ..viz.images import image_problem  # PIL only when a run has pictures
+
+    return image_problem(path)
 
 
 def cmd_logs(store: Store, args) -> int:
@@ -265,7 +302,11 @@ def cmd_logs(store: Store, args) -> int:
 def cmd_export(store: Store, args) -> int:
     run = store.get_run(args.run_id)
     points = store.metrics(run.id)
-    dest = open(args.output, "w", newline="") if args.output else sys.stdout
+    try:
+        dest = open(args.output, "w", newline="") if args.output else sys.stdout
+    except OSError as e:
+        raise UsageError(f"-o {args.output}: cannot write a file there ({e.strerror}); "
+                         "expected a file path in an existing folder") from None
     try:
         if args.format == "csv":
             w = csv.writer(dest)

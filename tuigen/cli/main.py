@@ -9,10 +9,12 @@ from typing import Sequence
 from .. import config as schema
 from ..config import ConfigError
 from ..data.catalog import DatasetError
+from ..errors import TuigenError
 from ..runner.control import ControlError
 from ..experiments import KINDS
 from ..store import STATUSES, RunNotFound
 from . import evaluate, generate
+from .argtypes import bounded
 
 EPILOG = """examples:
   tuigen demo                                 start small real runs of every kind
@@ -22,6 +24,7 @@ EPILOG = """examples:
   tuigen resume 3
   tuigen clone 3 --lr 1e-4
   tuigen exec -- python train.py --epochs 10
+  tuigen run ddpm --executor slurm --partition gpu --gpus 1 --time 04:00:00
   tuigen sample 5 -n 2048 --sampler ddim --steps 50 --format npz
 
 store: --db URL, else $TUIGEN_DB, else sqlite:///runs.db in this folder"""
@@ -39,6 +42,21 @@ def _add_run_options(p: argparse.ArgumentParser, follow: bool = True) -> None:
         g.add_argument("--follow", "-f", action="store_true",
                        help="show a live progress bar; Ctrl-C stops following, not the run")
     g.add_argument("--json", action="store_true", help="print the new run as JSON")
+    x = p.add_argument_group("executor options")
+    x.add_argument("--executor", choices=("local", "slurm"), default="local",
+                   help="where the worker runs: here (local, default) or in a Slurm job submitted with sbatch")
+    x.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
+    x.add_argument("--gpus", type=int, metavar="N",
+                   help="GPUs for the run; more than one trains data-parallel (DDP under torchrun), "
+                        "locally or in the Slurm job (sbatch --gpus)")
+    x.add_argument("--processes", type=int, metavar="N",
+                   help="train data-parallel on N CPU processes (DDP with gloo), for machines without GPUs")
+    x.add_argument("--time", metavar="LIMIT", help="Slurm time limit, e.g. 02:00:00 (sbatch --time)")
+    x.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
+                   help="an extra sbatch option, written with '=': --sbatch-arg=--mem=16G; repeat for several")
+    x.add_argument("--signal-before", type=int, metavar="SECONDS",
+                   help="Slurm sends SIGUSR1 this long before the job ends (time limit, preemption): "
+                        "the run checkpoints and is requeued, then resumes (default: 120)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--status", choices=STATUSES)
     ls.add_argument("--dataset")
     ls.add_argument("--tag")
-    ls.add_argument("--limit", type=int, default=50, help="newest N runs (default 50; 0 = all)")
+    ls.add_argument("--limit", type=bounded(int, 0), default=50, help="newest N runs (default 50; 0 = all)")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
 
     show = sub.add_parser("show", help="a run's config, metrics, artifacts, events and log tail")
@@ -79,13 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     logs = sub.add_parser("logs", help="print a run's output.log")
     logs.add_argument("run_id", type=int)
-    logs.add_argument("-n", "--lines", type=int, default=40, help="last N lines (0 = all)")
+    logs.add_argument("-n", "--lines", type=bounded(int, 0), default=40, help="last N lines (0 = all)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing while the run is active")
 
     kill = sub.add_parser("kill", help="stop runs (SIGTERM: the run checkpoints, then exits)")
     kill.add_argument("run_ids", type=int, nargs="+")
     kill.add_argument("--force", action="store_true", help="SIGKILL now, no checkpoint")
-    kill.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+    kill.add_argument("--wait", type=bounded(float, 0), default=0.0, metavar="SECONDS",
                       help="wait up to this long for the runs to stop")
 
     resume = sub.add_parser("resume", help="continue a killed/crashed/failed run from its latest checkpoint")
@@ -143,12 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DatasetError, RunNotFound, UsageError, ControlError, NetworkFilesystemError) as e:
         print(f"tuigen: error: {e}", file=sys.stderr)
         return 2
+    except TuigenError as e:  # a damaged, locked or full store or file: its message names it
+        print(f"tuigen: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # one sentence, not a traceback, for failures outside our control
         from sqlalchemy.exc import SQLAlchemyError
 
+        from ..store.engine import explain, resolve_url
+
         if isinstance(e, (SQLAlchemyError, OSError)):
-            print(f"tuigen: error: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
+            message = isinstance(e, SQLAlchemyError) and explain(resolve_url(args.db), e)
+            print(f"tuigen: error: {message or f'{type(e).__name__}: {e}'}".splitlines()[0], file=sys.stderr)
             return 1
         raise

@@ -11,10 +11,13 @@ from typing import Sequence
 
 from .. import config as schema
 from ..experiments import get_kind
-from ..store import ACTIVE, KILLED, LIVE, QUEUED, RESUMABLE, STARTING, Store
+from ..store import ACTIVE, KILLED, LIVE, QUEUED, RESUMABLE, STARTING, UNKNOWN, Store
+from . import slurm
 from .process import is_alive
 from .reaper import reconcile
 from .scheduler import schedule
+
+EXECUTORS = ("local", "slurm")
 
 
 class ControlError(ValueError):
@@ -22,9 +25,16 @@ class ControlError(ValueError):
 
 
 def launch(store: Store, kind_name: str, values: dict, *, name: str = "", tags: Sequence[str] = (),
-           parent_id: int | None = None, base=None, sweep_id: int | None = None) -> int:
-    """Validate a config, record a queued run, and start it if a slot is free."""
+           parent_id: int | None = None, base=None, sweep_id: int | None = None,
+           executor: str = "local", resources: dict | None = None) -> int:
+    """Validate a config, record a queued run, and start it if a slot is free (local) or
+    submit it (slurm: `resources` holds partition, gpus, time, sbatch_args, signal_before)."""
     kind = get_kind(kind_name)
+    if executor not in EXECUTORS:
+        raise ControlError(f"--executor must be one of {', '.join(EXECUTORS)}, got '{executor}'")
+    if executor == "slurm":
+        _require_sbatch()
+    _check_parallel(kind, executor, resources or {})
     cfg = schema.build(kind.config, values, base=base)
     dataset = getattr(cfg, "dataset", "")
     if dataset.startswith("folder:"):  # store the absolute path: the worker may run elsewhere
@@ -33,9 +43,50 @@ def launch(store: Store, kind_name: str, values: dict, *, name: str = "", tags: 
     if not dataset and hasattr(cfg, "source"):  # domain adaptation: the scenario is the dataset
         dataset = f"{cfg.source}->{cfg.target}"
     run = store.create_run(kind.name, schema.to_json(cfg), name=name, dataset=dataset, tags=tags,
-                           parent_id=parent_id, sweep_id=sweep_id, total_steps=getattr(cfg, "train_num_steps", None))
-    schedule(store)
+                           parent_id=parent_id, sweep_id=sweep_id, total_steps=getattr(cfg, "train_num_steps", None),
+                           executor=executor, resources=resources)
+    _start(store, run.id, executor)
     return run.id
+
+
+def _check_parallel(kind, executor: str, resources: dict) -> None:
+    """Refuse at launch what the worker could only fail later: several processes for a kind
+    that trains on one, or more GPUs than this machine has (the local executor)."""
+    gpus, procs = resources.get("gpus") or 1, resources.get("processes") or 1
+    if gpus > 1 and procs > 1:
+        raise ControlError("--gpus and --processes exclude each other: GPU ranks or CPU ranks, not both")
+    if max(gpus, procs) > 1 and not kind.data_parallel:
+        from ..experiments import KINDS
+
+        capable = ", ".join(k.name for k in KINDS.values() if k.data_parallel)
+        flag = "--gpus" if gpus > 1 else "--processes"
+        raise ControlError(f"{flag} {max(gpus, procs)}: kind '{kind.name}' trains on one process; "
+                           f"data-parallel kinds are {capable}")
+    if executor == "local" and resources.get("gpus"):
+        from .monitor import gpu_count
+
+        have = gpu_count()
+        if gpus > have:
+            raise ControlError(f"--gpus {gpus}: this machine has {have} GPU(s); use --executor slurm for a "
+                               f"bigger machine, or --processes N for data-parallel CPU processes")
+
+
+def _start(store: Store, run_id: int, executor: str) -> None:
+    """A queued run goes to its executor: the local queue, or Slurm's."""
+    if executor != "slurm":
+        schedule(store)
+        return
+    try:
+        slurm.submit(store, run_id)
+    except slurm.SlurmError as e:  # the run is recorded as failed with sbatch's words
+        raise ControlError(f"run {run_id}: sbatch failed: {e}") from None
+
+
+def _require_sbatch() -> None:
+    try:
+        slurm.require_sbatch()
+    except slurm.SlurmError as e:
+        raise ControlError(str(e)) from None
 
 
 def launch_sweep(store: Store, kind_name: str, grid: dict[str, list], *, base_values: dict | None = None,
@@ -58,6 +109,8 @@ def launch_sweep(store: Store, kind_name: str, grid: dict[str, list], *, base_va
 
 def stop(store: Store, run_id: int, *, force: bool = False) -> str:
     run = store.get_run(run_id)
+    if run.executor == "slurm":
+        return _stop_slurm(store, run, force)
     if run.status == QUEUED and store.transition(run_id, KILLED, when=[QUEUED], ended_at=time.time(),
                                                  error="killed while queued"):
         return f"run {run_id} removed from the queue"
@@ -81,6 +134,25 @@ def stop(store: Store, run_id: int, *, force: bool = False) -> str:
     return f"run {run_id}: asked to stop (it saves a checkpoint first)"
 
 
+def _stop_slurm(store: Store, run, force: bool) -> str:
+    """scancel: the worker gets SIGTERM and checkpoints (it records killed itself); a job
+    still pending, or a forced stop, is recorded killed here."""
+    if run.status not in ACTIVE + (UNKNOWN,):
+        return f"run {run.id} is {run.status}"
+    if not run.external_id:
+        raise ControlError(f"run {run.id} has no Slurm job id yet; try again in a moment")
+    try:
+        slurm.cancel(run.external_id, force=force)
+    except slurm.SlurmError as e:
+        raise ControlError(f"run {run.id}: scancel of Slurm job {run.external_id} failed: {e}") from None
+    if store.transition(run.id, KILLED, when=[QUEUED], ended_at=time.time(), error="cancelled while queued in Slurm"):
+        return f"run {run.id} removed from Slurm's queue (job {run.external_id})"
+    if force and store.transition(run.id, KILLED, when=LIVE + (UNKNOWN,), ended_at=time.time(),
+                                  error="killed with scancel --signal=KILL (no checkpoint)"):
+        return f"run {run.id} killed (Slurm job {run.external_id})"
+    return f"run {run.id}: Slurm job {run.external_id} cancelled (the run saves a checkpoint first)"
+
+
 def resume(store: Store, run_id: int) -> str:
     run = store.get_run(run_id)
     if not get_kind(run.kind).resumable:
@@ -88,10 +160,12 @@ def resume(store: Store, run_id: int) -> str:
                            f"use clone to start it again")
     if run.status not in RESUMABLE:
         raise ControlError(f"run {run.id} is {run.status}; only {', '.join(RESUMABLE)} runs can resume")
+    if run.executor == "slurm":
+        _require_sbatch()
     if not store.transition(run.id, QUEUED, when=RESUMABLE, error=None, ended_at=None, pid=None, proc_start=None):
         raise ControlError(f"run {run.id} changed state meanwhile; try again")
     store.add_event(run.id, "resume requested")
-    schedule(store)
+    _start(store, run.id, run.executor)
     return f"run {run_id} resumed"
 
 

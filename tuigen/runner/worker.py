@@ -17,8 +17,10 @@ import traceback
 
 from .. import config as config_schema
 from ..experiments import get_kind
-from ..store import COMPLETED, FAILED, HOST, KILLED, QUEUED, RUNNING, STARTING, Store
+from ..store import COMPLETED, CRASHED, FAILED, HOST, KILLED, QUEUED, RUNNING, STARTING, UNKNOWN, Store, StoreError
+from . import ddp
 from .process import start_time
+from .slurm import requeue_self, restarted_by_slurm
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def execute(store: Store, run_id: int) -> int:
     run = store.get_run(run_id)
-    if not store.transition(run_id, RUNNING, when=[STARTING, QUEUED], pid=os.getpid(),
+    startable = [STARTING, QUEUED] + ([KILLED, CRASHED, UNKNOWN] if restarted_by_slurm(run) else [])
+    if not store.transition(run_id, RUNNING, when=startable, pid=os.getpid(),
                             proc_start=start_time(), host=HOST, started_at=time.time(),
                             heartbeat_at=time.time(), ended_at=None, error=None):
         print(f"run {run_id} is {store.get_run(run_id).status}; nothing to do", flush=True)
@@ -48,10 +51,11 @@ def execute(store: Store, run_id: int) -> int:
     try:
         kind = get_kind(run.kind)
         cfg = config_schema.from_json(kind.config, run.config)
-        ctx = _make_context(store, run, cfg, kind.uses_torch)
+        parallel = ddp.requested(run)  # several processes: torchrun's ranks train, rank 0 records
+        ctx = _make_context(store, run, cfg, kind.uses_torch and not parallel)
         ctx.start()
         if not STOP.is_set():
-            kind.load()(cfg, ctx)
+            (ddp.supervise if parallel else kind.load())(cfg, ctx)
         if STOP.is_set() and (ctx.total is None or ctx.step < ctx.total):
             status = KILLED  # stopped early; a stop that arrives after the last step changes nothing
     except KeyboardInterrupt:  # a second signal while stopping
@@ -65,26 +69,37 @@ def execute(store: Store, run_id: int) -> int:
                 ctx.close()
             except Exception as e:
                 status, error = FAILED, (error or "") + f"\ncould not write the last metrics: {e}"
-    store.transition(run_id, status, when=[RUNNING], ended_at=time.time(), error=error)
+    if status == KILLED and PREEMPTED.is_set():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the requeue ends this attempt; all is saved
+        status, error = requeue_self(store, run_id)  # Slurm starts the job again; it resumes
+    try:
+        if status != QUEUED:  # requeued: recorded queued already, and its next attempt may be running
+            store.transition(run_id, status, when=[RUNNING, UNKNOWN], ended_at=time.time(), error=error)
+    except StoreError as e:  # e.g. its disk is full: say so in output.log, whose tail the reaper records
+        print(f"tuigen worker: run {run_id} {status}, but the store could not record it: {e}", flush=True)
+        return 1
     print(f"tuigen worker: run {run_id} {status}", flush=True)
-    return 0 if status in (COMPLETED, KILLED) else 1
+    return 0 if status in (COMPLETED, KILLED, QUEUED) else 1
 
 
 def _make_context(store: Store, run, cfg, uses_torch: bool):
     from .context import Context, TorchContext, threads_for_worker
 
-    gpu_hint = int(run.device.split(":")[1]) if run.device.startswith("cuda:") else None
+    # the physical GPU(s) the scheduler gave it ("cuda:2" or "cuda:0,1"): NVML samples the first
+    gpu_hint = int(run.device[5:].split(",")[0]) if run.device.startswith("cuda:") else None
     if not uses_torch:
         return Context(store, run.id, run.run_dir, cfg, gpu_hint=gpu_hint, stop=STOP)
     import torch  # in the worker only: the CLI and TUI never pay for it
 
     torch.set_num_threads(threads_for_worker())
     ctx = TorchContext(store, run.id, run.run_dir, cfg, gpu_hint=gpu_hint, stop=STOP)
-    store.update_run(run.id, device=str(ctx.device))
+    if not run.device.startswith("cuda:"):  # keep the scheduler's claim: it counts busy GPUs by it
+        store.update_run(run.id, device=str(ctx.device))
     return ctx
 
 
 STOP = threading.Event()  # shared with the run's context as its stop flag
+PREEMPTED = threading.Event()  # SIGUSR1: Slurm's early warning; checkpoint, then requeue
 
 
 def _install_stop_handlers() -> None:
@@ -96,8 +111,14 @@ def _install_stop_handlers() -> None:
               flush=True)
         STOP.set()
 
+    def on_preempt(_signum, _frame):
+        print("tuigen worker: SIGUSR1 received, saving a checkpoint to continue after a requeue", flush=True)
+        PREEMPTED.set()
+        STOP.set()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGUSR1, on_preempt)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # belt and braces: we are in our own session
 
 

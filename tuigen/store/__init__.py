@@ -5,8 +5,8 @@ Never imports textual or torch: every tuigen process (TUI, CLI, worker) uses it.
 from .engine import resolve_url, runs_root
 from .models import (ACTIVE, COMPLETED, CRASHED, FAILED, FINISHED, KILLED, LIVE, QUEUED,
                      RESUMABLE, RUNNING, STARTING, STATUSES, UNKNOWN)
-from .store import HOST, MetricPoint, RunNotFound, Store
+from .store import HOST, MetricPoint, RunNotFound, Store, StoreError
 
-__all__ = ["Store", "RunNotFound", "MetricPoint", "HOST", "resolve_url", "runs_root", "STATUSES",
+__all__ = ["Store", "StoreError", "RunNotFound", "MetricPoint", "HOST", "resolve_url", "runs_root", "STATUSES",
            "QUEUED", "STARTING", "RUNNING", "COMPLETED", "FAILED", "KILLED", "CRASHED", "UNKNOWN",
            "ACTIVE", "LIVE", "FINISHED", "RESUMABLE"]

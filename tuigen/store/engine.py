@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from .filesystems import check_sqlite_location
 
 DEFAULT_URL = "sqlite:///runs.db"
-BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another's lock; TUIGEN_BUSY_TIMEOUT (seconds) overrides
 WRITE = {"tuigen_write": True}  # execution option: this transaction will write
 _warned: set[str] = set()
 
@@ -52,24 +52,40 @@ def runs_root(url: str) -> Path:
     return Path.cwd() / "runs"
 
 
+def _check_sqlite_path(db: Path) -> None:
+    """A store path that can never be a SQLite file fails with its name, not an OSError."""
+    from ..errors import TuigenError
+
+    if db.is_dir():
+        raise TuigenError(f"the store {db} is a folder; expected --db / TUIGEN_DB to name a SQLite file "
+                          f"such as {db / 'runs.db'}, or a postgresql:// URL")
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = "a file is in the way" if isinstance(e, (FileExistsError, NotADirectoryError)) else e.strerror
+        raise TuigenError(f"the store {db} cannot be created: its folder {db.parent} cannot be made "
+                          f"({why}); expected --db / TUIGEN_DB in a folder that exists or can be created") from None
+
+
 def make_engine(url: str) -> Engine:
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True)
     db = make_url(url).database
     if db and db != ":memory:":
-        Path(db).parent.mkdir(parents=True, exist_ok=True)
+        _check_sqlite_path(Path(db))
         warning = check_sqlite_location(db)
         if warning and warning not in _warned:  # once per process, on stderr: stdout may be --json
             _warned.add(warning)
             print(f"tuigen: {warning}", file=sys.stderr)
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+    busy_ms = busy_timeout_ms()
+    engine = create_engine(url, connect_args={"timeout": busy_ms / 1000, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):  # every connection, not just the first
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
@@ -81,6 +97,39 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def busy_timeout_ms() -> int:
+    env = os.environ.get("TUIGEN_BUSY_TIMEOUT")
+    try:
+        return max(0, int(float(env) * 1000)) if env else BUSY_TIMEOUT_MS
+    except ValueError:
+        raise ValueError(f"TUIGEN_BUSY_TIMEOUT must be a number of seconds, got {env!r}") from None
+
+
+# SQLite's messages for a store we cannot use, and what they mean for a person.
+_SQLITE_PROBLEMS = (
+    ("file is not a database", "is damaged or not a tuigen store (file is not a database)"),
+    ("malformed", "is damaged (database disk image is malformed); restore a backup or start a new store with --db"),
+    ("database is locked", "is locked by another process for longer than the busy timeout ({timeout:g} s); "
+                           "retry when it is done, or raise TUIGEN_BUSY_TIMEOUT"),
+    ("disk is full", "cannot grow: no space left on device (database or disk is full)"),
+    ("unable to open database file", "cannot be opened (unable to open database file)"),
+    ("readonly database", "is read-only for this user (attempt to write a readonly database)"),
+    ("disk i/o error", "could not be read or written (disk I/O error)"),
+)
+
+
+def explain(url: str, exc: BaseException) -> str | None:
+    """One sentence naming the SQLite file and the problem, or None if `exc` is not one of the
+    store-level failures above (a bug of ours keeps its traceback)."""
+    if not is_sqlite(url):
+        return None
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    for needle, meaning in _SQLITE_PROBLEMS:
+        if needle in text:
+            return f"the store {make_url(url).database} " + meaning.format(timeout=busy_timeout_ms() / 1000)
+    return None
 
 
 _LOCK_KEYS = {"migrate": 7461726, "schedule": 7461727}
