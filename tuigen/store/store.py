@@ -57,6 +57,11 @@ def _slots_taken(run: m.Run, slots: int, gpus: bool) -> int:
     return min(slots, want) if isinstance(want, int) and want > 1 else 1
 
 
+def _metric_insert_sql(conn) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"  # sqlite3 | psycopg
+    return f"INSERT INTO metrics (run_id, key, step, value, wall_time) VALUES ({', '.join([mark] * 5)})"
+
+
 def provenance_key(metric: str, provenance: dict) -> str:
     """A short stable hash of what makes two scores comparable."""
     import hashlib
@@ -318,30 +323,33 @@ class Store:
         """Insert (key, step, value, wall_time) points and update the summary in one
         transaction. NaN cannot be stored portably (SQLite reads it back as NULL), so NaN
         points are dropped; returns how many were dropped so the caller can warn once."""
-        rows = [dict(run_id=run_id, key=k, step=int(st), value=float(v), wall_time=float(w))
-                for k, st, v, w in points if not math.isnan(v)]
+        rows = [(run_id, k, int(st), float(v), float(w)) for k, st, v, w in points if v == v]  # v != v: NaN
         dropped = len(points) - len(rows)
         if not rows:
             return dropped
         with self.write() as s:
-            # Core executemany, not an ORM bulk insert: half the cost per point (bench/logging_vs_peers.py)
-            s.connection().execute(insert(m.Metric.__table__), rows)
+            conn = s.connection()
+            # The DB-API's executemany with plain tuples: this is the hot path of every run, and
+            # SQLAlchemy's per-row parameter handling cost more than SQLite's insert itself.
+            conn.exec_driver_sql(_metric_insert_sql(conn), rows)
             s.execute(*self._summary_upsert(s, run_id, rows))
-            last_step = max(r["step"] for r in rows)
+            last_step = max(r[2] for r in rows)
             s.execute(update(m.Run).where(m.Run.id == run_id, m.Run.step < last_step).values(step=last_step))
         return dropped
 
-    def _summary_upsert(self, s: Session, run_id: int, rows: list[dict]):
-        batch: dict[str, dict] = {}
-        for r in rows:
-            b = batch.get(r["key"])
-            if b is None:
-                batch[r["key"]] = dict(run_id=run_id, key=r["key"], last=r["value"], last_step=r["step"],
-                                       min=r["value"], max=r["value"], count=1)
-                continue
-            if r["step"] >= b["last_step"]:
-                b["last"], b["last_step"] = r["value"], r["step"]
-            b["min"], b["max"], b["count"] = min(b["min"], r["value"]), max(b["max"], r["value"]), b["count"] + 1
+    def _summary_upsert(self, s: Session, run_id: int, rows: list[tuple]):
+        """The summary upsert for metric rows (run_id, key, step, value, wall_time) in write order."""
+        by_key: dict[str, tuple[list[int], list[float]]] = {}
+        for _, key, step, value, _ in rows:
+            steps, values = by_key.setdefault(key, ([], []))
+            steps.append(step)
+            values.append(value)
+        batch = []
+        for key, (steps, values) in by_key.items():
+            top = max(steps)
+            last = len(steps) - 1 - steps[::-1].index(top)  # the latest write at the highest step
+            batch.append(dict(run_id=run_id, key=key, last=values[last], last_step=top,
+                              min=min(values), max=max(values), count=len(values)))
         t = m.MetricSummary.__table__
         ins = upsert_insert(s.connection())(t)
         ex = ins.excluded
@@ -352,7 +360,7 @@ class Store:
             "max": case((ex.max > t.c.max, ex.max), else_=t.c.max),
             "count": t.c.count + ex.count,
         })
-        return stmt, list(batch.values())
+        return stmt, batch
 
     def metrics(self, run_id: int, key: str | None = None, *, after_id: int = 0,
                 limit: int | None = None) -> list[MetricPoint]:
@@ -383,7 +391,7 @@ class Store:
         with self.write() as s:
             n = s.execute(delete(m.Metric).where(m.Metric.run_id == run_id, m.Metric.step > after_step)).rowcount
             s.execute(delete(m.MetricSummary).where(m.MetricSummary.run_id == run_id))
-            rows = [dict(key=k, step=st, value=v) for k, st, v in s.execute(
+            rows = [(run_id, k, st, v, None) for k, st, v in s.execute(
                 select(m.Metric.key, m.Metric.step, m.Metric.value).where(m.Metric.run_id == run_id)
                 .order_by(m.Metric.id))]
             if rows:
