@@ -14,7 +14,6 @@ warmer machine; the figure is images per second of training.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path

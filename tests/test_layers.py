@@ -9,7 +9,6 @@ import pkgutil
 
 import pytest
 
-import tuigen
 from conftest import python
 
 TORCH_FREE = ["tuigen", "tuigen.cli", "tuigen.cli.commands", "tuigen.store", "tuigen.config",
