@@ -256,3 +256,31 @@ async def test_system_help_and_palette(store):
         await pilot.pause(0.5)
         await pilot.press("enter")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "LeaderboardScreen")
+
+
+async def test_a_poll_that_lands_after_its_screen_closed_is_dropped(populated):
+    """A worker's result that arrives after its screen was closed is dropped and the app lives
+    on. (CI once saw the same race during app shutdown: a runs poll landing on a screen whose
+    widgets were already pruned failed its worker with NoMatches and took the app down; that
+    moment cannot be hit on purpose, so deliver() also checks for a screen being pruned.)"""
+    from tuigen.reports.leaderboard import leaderboard
+    from tuigen.tui.delivery import deliver
+
+    store, _ = populated
+    app = TuigenApp(store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("b")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "LeaderboardScreen")
+        closed = app.screen
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
+        board = leaderboard(store, "fid")
+        calls = []
+        # as the screens' pollers do: a thread worker hands its result over (an exception in
+        # the handler fails the worker, and a failed worker takes the app down)
+        late = app.run_worker(lambda: deliver(closed, lambda b: calls.append(closed.show(b)), board), thread=True)
+        await late.wait()
+        assert calls == [] and app._exception is None
+        live = app.screen  # a screen still on show does get its result
+        await app.run_worker(lambda: deliver(live, calls.append, "fresh"), thread=True).wait()
+        assert calls == ["fresh"]

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 from textual_plotext import PlotextPlot
 
 from ...reports.leaderboard import varying_params
+from ..delivery import deliver
 from ..widgets.picture import picture_class
 from .run import thin
 
@@ -51,7 +52,7 @@ class CompareScreen(Screen):
                 xs.append(p.step)
                 ys.append(p.value)
         grids = {r.id: {a.step: a.path for a in store.artifacts(r.id, kind="image", key="samples")} for r in runs}
-        self.app.call_from_thread(self.show, runs, configs, series, grids)
+        deliver(self, self.show, runs, configs, series, grids)
 
     def show(self, runs, configs, series, grids) -> None:
         diff = self.query_one("#diff", DataTable)

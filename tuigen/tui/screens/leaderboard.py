@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
 from ...reports.leaderboard import Board, _diff, _fmt, leaderboard
+from ..delivery import deliver
 
 METRICS = ["fid", "kid", "accuracy", "val_acc", "target_acc"]
 
@@ -43,7 +44,7 @@ class LeaderboardScreen(Screen):
     @work(thread=True, group="board-datasets")  # not "board": refresh_board is exclusive there and would cancel it
     def load_datasets(self) -> None:
         datasets = sorted({r.dataset for r in self.app.store.list_runs() if r.dataset})
-        self.app.call_from_thread(self._set_datasets, datasets)
+        deliver(self, self._set_datasets, datasets)
 
     def _set_datasets(self, datasets: list[str]) -> None:
         self.query_one("#dataset", Select).set_options([(d, d) for d in datasets])
@@ -60,7 +61,7 @@ class LeaderboardScreen(Screen):
         dataset = self.query_one("#dataset", Select).value
         dataset = dataset if isinstance(dataset, str) else None  # no selection: every dataset
         board = leaderboard(self.app.store, str(metric), dataset=dataset, provenance_key=self.provenance_key)
-        self.app.call_from_thread(self.show, board)
+        deliver(self, self.show, board)
 
     def show(self, board: Board) -> None:
         self.board = board

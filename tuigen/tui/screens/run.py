@@ -23,6 +23,7 @@ from ...runner import control
 from ...store import ACTIVE
 from ...viz.images import read_image
 from ..data import RunDetail, metric_group, run_detail
+from ..delivery import deliver
 from ..widgets import cells
 from ..widgets.picture import picture_class
 
@@ -121,7 +122,7 @@ class RunScreen(Screen):
     @work(thread=True, exclusive=True, group="run-poll")
     def poll(self) -> None:
         detail = run_detail(self.app.store, self.run_id, self.last_point_id, self.log_offset, self.sys_since)
-        self.app.call_from_thread(self.apply, detail)
+        deliver(self, self.apply, detail)
 
     def apply(self, d: RunDetail) -> None:
         self.detail = d

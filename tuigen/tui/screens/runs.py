@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 
 from ..data import RunRow, RunsPoller, RunsSnapshot
+from ..delivery import deliver
 from ..widgets import cells
 
 POLL_S = 0.5
@@ -61,7 +62,7 @@ class RunsScreen(Screen):
     @work(thread=True, exclusive=True, group="runs-poll")
     def poll(self) -> None:
         snapshot = self.poller.poll()
-        self.app.call_from_thread(self.apply, snapshot)
+        deliver(self, self.apply, snapshot)
 
     def apply(self, snap: RunsSnapshot) -> None:
         for gone in snap.gone:

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Sparkline, Static
 
 from ...runner.monitor import nvml
 from ...store import LIVE
+from ..delivery import deliver
 
 POLL_S = 1.0
 HISTORY = 60
@@ -58,7 +59,7 @@ class SystemScreen(Screen):
             samples = store.system_samples(r.id, since=time.time() - 30)
             latest[r.id] = ([s for s in samples if s.gpu_index is None][-1:],
                             sorted({s.gpu_index for s in samples if s.gpu_index is not None}))
-        self.app.call_from_thread(self.show, cpu, mem, gpus, runs, latest)
+        deliver(self, self.show, cpu, mem, gpus, runs, latest)
 
     def show(self, cpu, mem, gpus, runs, latest) -> None:
         self.cpu.append(cpu)
