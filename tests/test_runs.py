@@ -276,3 +276,21 @@ def test_demo_if_empty_starts_nothing_when_runs_exist(cli, store):
     store.create_run("classifier", {}, status="completed")
     code, out, _ = cli("demo", "--if-empty", "--json")
     assert code == 0 and out == "" and len(store.list_runs()) == 1
+
+
+def test_recorded_values_nan_and_non_numbers(store):
+    import numpy as np
+
+    import tuigen
+
+    run = tuigen.init(project="values")
+    run.log({"loss": float("nan")}, step=1)
+    run.log({"loss": 1.0, "acc": np.float32(0.5)}, step=2)
+    run.log({"loss": torch.tensor(0.25)}, step=3)
+    with pytest.raises(TypeError, match="metric 'acc' must be a number, got str"):
+        run.log({"acc": "high"}, step=4)
+    run.finish()
+    rid = store.list_runs(project="values")[0].id
+    assert [(p.key, p.step, p.value) for p in store.metrics(rid)] == [("loss", 2, 1.0), ("acc", 2, 0.5), ("loss", 3, 0.25)]
+    warnings = [e.message for e in store.events(rid) if e.level == "warning"]
+    assert warnings == ["metric 'loss' was NaN (first at step 1); NaN points are not stored"]

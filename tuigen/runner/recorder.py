@@ -65,8 +65,9 @@ class Recorder:
         step = self.step if step is None else int(step)
         now = time.time()
         with self._lock:
-            for k, v in metrics.items():
-                self._buf.append((k, step, _scalar(k, v), now))
+            buf = self._buf
+            for k, v in metrics.items():  # (floats, the common case, skip the conversion)
+                buf.append((k, step, v if type(v) is float else _scalar(k, v), now))
             due = len(self._buf) >= FLUSH_AT_POINTS or time.monotonic() - self._last_flush >= FLUSH_EVERY_S
         if due:
             self.flush()
@@ -78,10 +79,12 @@ class Recorder:
             if not points:
                 return
             try:
-                self.store.log_metrics(self.run_id, points)
+                dropped = self.store.log_metrics(self.run_id, points)
             except Exception:
                 self._buf = points + self._buf  # keep them for the next try
                 raise
+        if not dropped:
+            return
         for k in {p[0] for p in points if math.isnan(p[2])} - self._nan_warned:
             self._nan_warned.add(k)
             self.event(f"metric '{k}' was NaN (first at step {min(p[1] for p in points if p[0] == k)}); "

@@ -339,11 +339,17 @@ class Store:
 
     def _summary_upsert(self, s: Session, run_id: int, rows: list[tuple]):
         """The summary upsert for metric rows (run_id, key, step, value, wall_time) in write order."""
+        keys = {r[1] for r in rows}
         by_key: dict[str, tuple[list[int], list[float]]] = {}
-        for _, key, step, value, _ in rows:
-            steps, values = by_key.setdefault(key, ([], []))
-            steps.append(step)
-            values.append(value)
+        if len(keys) <= 16:  # the usual few keys: a comprehension per key beats one Python loop
+            for key in keys:
+                mine = [r for r in rows if r[1] == key]
+                by_key[key] = ([r[2] for r in mine], [r[3] for r in mine])
+        else:
+            for _, key, step, value, _ in rows:
+                steps, values = by_key.setdefault(key, ([], []))
+                steps.append(step)
+                values.append(value)
         batch = []
         for key, (steps, values) in by_key.items():
             top = max(steps)
