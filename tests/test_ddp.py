@@ -141,3 +141,24 @@ def test_more_gpus_than_the_worker_sees_is_refused_before_starting_ranks(store, 
     with pytest.raises(ddp.DataParallelError, match="not both"):
         ddp.plan(store.get_run(both.id))
     assert not ddp.requested(store.get_run(store.create_run("ddpm", "{}", resources={"gpus": 1}).id))
+
+
+def _mean_on_rank(rank: int, init: str, out: str) -> None:
+    import torch
+    import torch.distributed as dist
+
+    from tuigen.runner.ddp_context import mean_over_ranks
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        got = mean_over_ranks(torch.tensor(float(rank + 1) * 3), torch.device("cpu"))  # ranks hold 3 and 6
+        Path(out, f"rank-{rank}").write_text(repr(got))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_logged_numbers_are_the_mean_over_ranks(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_mean_on_rank, args=(f"file://{tmp_path / 'rendezvous'}", str(tmp_path)), nprocs=2, join=True)
+    assert [float((tmp_path / f"rank-{r}").read_text()) for r in range(2)] == [4.5, 4.5]

@@ -84,7 +84,7 @@ def run(cfg: ClassifierConfig, ctx) -> None:
         scaler.step(opt)
         scaler.update()
         seen += len(idx) * ctx.world_size
-        ctx.log({"loss": loss.item(), "lr": opt.param_groups[0]["lr"]}, step)
+        ctx.log({"loss": ctx.mean(loss.detach()), "lr": opt.param_groups[0]["lr"]}, step)
         if ctx.is_main and (step % cfg.eval_every == 0 or step == cfg.train_num_steps):
             ctx.log({"images_per_s": seen / (time.perf_counter() - t0), **evaluate(model, x_va, y_va, multi, loss_fn)}, step)
             t0, seen = time.perf_counter(), 0

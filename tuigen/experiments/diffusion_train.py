@@ -129,7 +129,7 @@ def train(cfg, ctx) -> None:
         if step % cfg.log_every == 0 or step == cfg.train_num_steps:
             steps_in_window = (step - 1) % cfg.log_every + 1
             elapsed = time.perf_counter() - window_t
-            ctx.log({"loss": float(window_loss) / steps_in_window, "lr": opt.param_groups[0]["lr"],
+            ctx.log({"loss": ctx.mean(window_loss) / steps_in_window, "lr": opt.param_groups[0]["lr"],
                      "grad_norm": float(grad_norm), "images_per_s": window_images / max(elapsed, 1e-9)}, step)
             window_loss, window_t, window_images = 0.0, time.perf_counter(), 0
         if ctx.is_main and (step % cfg.sample_every == 0 or step == cfg.train_num_steps):

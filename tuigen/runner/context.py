@@ -94,6 +94,11 @@ class TorchContext(Context):
         """This process's share of a batch drawn identically on every process."""
         return batch
 
+    def mean(self, value) -> float:
+        """A number to log (e.g. the loss), averaged over the processes that train together.
+        Every process must call it at the same step."""
+        return float(value)
+
     # -- checkpoints ----------------------------------------------------------------
     def save_checkpoint(self, state: dict, step: int | None = None) -> Path:
         """Write state (with RNG states and the step added) atomically as ckpt-<step>.pt;

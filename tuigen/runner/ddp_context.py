@@ -59,6 +59,9 @@ class DistributedContext(TorchContext):
                              f"choose a --batch_size divisible by {self.world_size}")
         return batch[self.rank::self.world_size]
 
+    def mean(self, value) -> float:
+        return mean_over_ranks(value, self.device)
+
     def param_digest(self) -> str | None:
         """A hash of the wrapped models' parameters: equal on all ranks when DDP kept them in sync.
         (Not buffers: BatchNorm statistics are each rank's own until DDP broadcasts rank 0's.)"""
@@ -89,6 +92,14 @@ class FollowerContext(NullRecorder, DistributedContext):
 
     def _rewind_to(self, step: int) -> None:
         pass  # rank 0 drops the store's later metric points
+
+
+def mean_over_ranks(value, device: torch.device) -> float:
+    """The mean of `value` over all ranks (each rank's loss comes from its own shard: rank 0's
+    alone would be a noisier, biased curve). A collective: every rank calls it at the same step."""
+    t = torch.as_tensor(value, dtype=torch.float64, device=device).detach().reshape(1).clone()
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return float(t.item()) / dist.get_world_size()
 
 
 def state_digest(tensors) -> str:
