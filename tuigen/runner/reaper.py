@@ -50,7 +50,7 @@ def why_gone(pid: int) -> str:
 
 def reconcile(store: Store) -> list[int]:
     """Mark runs whose worker is gone; returns the ids marked crashed on this host."""
-    slurm.reconcile(store, store.list_runs(status=slurm.WATCHED))
+    slurm.reconcile(store)
     crashed = []
     now = time.time()
     for run in store.list_runs(status=LIVE):

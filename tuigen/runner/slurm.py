@@ -214,10 +214,10 @@ def _slurm(*argv: str) -> str:
 
 
 # -- reconciling ------------------------------------------------------------------------
-def reconcile(store: Store, runs) -> list[int]:
+def reconcile(store: Store) -> list[int]:
     """Apply Slurm's word to slurm runs the worker cannot speak for: a job that ended without
     the worker recording it, a running job Slurm put back in the queue. Returns changed ids."""
-    runs = [r for r in runs if r.executor == "slurm" and r.external_id and r.status in WATCHED]
+    runs = [r for r in store.list_runs(status=WATCHED, executor="slurm") if r.external_id]
     if not runs or shutil.which("squeue") is None:
         return []  # not a Slurm host: heartbeats alone decide
     asked_at = time.time()

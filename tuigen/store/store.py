@@ -135,11 +135,13 @@ class Store:
 
     def list_runs(self, *, kind: str | None = None, status: Sequence[str] | str | None = None,
                   dataset: str | None = None, tag: str | None = None, project: str | None = None,
-                  sweep_id: int | None = None, limit: int | None = None,
+                  sweep_id: int | None = None, executor: str | None = None, limit: int | None = None,
                   newest_first: bool = True) -> list[m.Run]:
         q = select(m.Run)
         if kind:
             q = q.where(m.Run.kind == kind)
+        if executor:
+            q = q.where(m.Run.executor == executor)
         if status:
             q = q.where(m.Run.status.in_([status] if isinstance(status, str) else list(status)))
         if dataset:
