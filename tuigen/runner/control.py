@@ -56,12 +56,11 @@ def _check_parallel(kind, executor: str, resources: dict) -> None:
     if gpus > 1 and procs > 1:
         raise ControlError("--gpus and --processes exclude each other: GPU ranks or CPU ranks, not both")
     if max(gpus, procs) > 1 and not kind.data_parallel:
-        from ..experiments import KINDS
+        from .ddp import capable_kinds
 
-        capable = ", ".join(k.name for k in KINDS.values() if k.data_parallel)
         flag = "--gpus" if gpus > 1 else "--processes"
         raise ControlError(f"{flag} {max(gpus, procs)}: kind '{kind.name}' trains on one process; "
-                           f"data-parallel kinds are {capable}")
+                           f"data-parallel kinds are {capable_kinds()}")
     if executor == "local" and resources.get("gpus"):
         from .monitor import gpu_count
 

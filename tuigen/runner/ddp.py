@@ -109,12 +109,16 @@ def supervise(cfg, ctx) -> None:
     _conclude(ctx, _results(folder, p.processes), proc.returncode)
 
 
+def capable_kinds() -> str:
+    """The kinds that train data-parallel, for messages."""
+    return ", ".join(k.name for k in KINDS.values() if k.data_parallel)
+
+
 def _checked_plan(run) -> Plan:
     p = plan(run)
     if not get_kind(run.kind).data_parallel:
-        capable = ", ".join(k.name for k in KINDS.values() if k.data_parallel)
         raise DataParallelError(f"kind '{run.kind}' does not train on several processes; ask for one GPU "
-                                f"(--gpus 1) or use one of: {capable}")
+                                f"(--gpus 1) or use one of: {capable_kinds()}")
     if p.backend == "nccl":
         seen = _visible_gpus()
         if seen < p.processes:
