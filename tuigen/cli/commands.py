@@ -85,17 +85,12 @@ def _executor(args) -> tuple[str, dict | None]:
     """--executor and its options as launch() takes them: (executor, resources)."""
     given = {"partition": args.partition, "gpus": args.gpus, "processes": args.processes, "time": args.time,
              "sbatch_args": args.sbatch_arg, "signal_before": args.signal_before}
-    resources = {k: v for k, v in given.items() if v not in (None, [], "")}
-    for key, flag in (("gpus", "--gpus"), ("processes", "--processes")):
-        if key in resources and resources[key] < 1:
-            raise UsageError(f"{flag} must be >= 1, got {resources[key]}")
+    resources = {k: v for k, v in given.items() if v not in (None, [], "")}  # (bounds: argtypes)
     if args.executor != "slurm":
         slurm_only = [k for k in resources if k in SLURM_FLAGS]
         if slurm_only:
             raise UsageError(f"{SLURM_FLAGS[slurm_only[0]]} needs --executor slurm")
         return args.executor, resources or None
-    if args.signal_before is not None and args.signal_before < 1:
-        raise UsageError(f"--signal-before must be >= 1 second, got {args.signal_before}")
     return "slurm", resources
 
 

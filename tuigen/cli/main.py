@@ -46,15 +46,15 @@ def _add_run_options(p: argparse.ArgumentParser, follow: bool = True) -> None:
     x.add_argument("--executor", choices=("local", "slurm"), default="local",
                    help="where the worker runs: here (local, default) or in a Slurm job submitted with sbatch")
     x.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
-    x.add_argument("--gpus", type=int, metavar="N",
+    x.add_argument("--gpus", type=bounded(int, 1), metavar="N",
                    help="GPUs for the run; more than one trains data-parallel (DDP under torchrun), "
                         "locally or in the Slurm job (sbatch --gpus)")
-    x.add_argument("--processes", type=int, metavar="N",
+    x.add_argument("--processes", type=bounded(int, 1), metavar="N",
                    help="train data-parallel on N CPU processes (DDP with gloo), for machines without GPUs")
     x.add_argument("--time", metavar="LIMIT", help="Slurm time limit, e.g. 02:00:00 (sbatch --time)")
     x.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
                    help="an extra sbatch option, written with '=': --sbatch-arg=--mem=16G; repeat for several")
-    x.add_argument("--signal-before", type=int, metavar="SECONDS",
+    x.add_argument("--signal-before", type=bounded(int, 1), metavar="SECONDS",
                    help="Slurm sends SIGUSR1 this long before the job ends (time limit, preemption): "
                         "the run checkpoints and is requeued, then resumes (default: 120)")
 
