@@ -93,6 +93,17 @@ def db_url(request, tmp_path, monkeypatch) -> str:
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and threads spin-wait when the cores are busy."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def backend_store(db_url) -> Store:
     """The store of db_url: for tests of the run lifecycle on SQLite and on PostgreSQL."""
     s = Store(db_url)

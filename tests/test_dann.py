@@ -26,13 +26,7 @@ TINY = dict(image_size=16, width=4, batch_size=32, steps_per_epoch=3, epochs=2, 
             optimizer="adam", lr=3e-3, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and threads spin-wait when the cores are busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- the model and the schedules ----------------------------------------------------------

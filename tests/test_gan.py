@@ -26,13 +26,7 @@ TINY_STYLE = dict(w_dim=16, mapping_layers=2, r1_every=2, mixing_prob=0.5)
 LOSS_KEYS = {"d_loss", "g_loss", "d_x", "d_g_z"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and threads spin-wait when the cores are busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_style_g(size: int = 16, **kw) -> stylegan.Generator:
