@@ -145,7 +145,7 @@ async def main():
     async with app.run_test(size=(140, 40)) as pilot:
         while True:
             scr = app.screen
-            rows = scr.query_one("#runs").row_count if type(scr).__name__ == "RunsScreen" and scr.query("#runs") else 0
+            rows = scr.query_one("#runs").row_count if type(scr).__name__ == "RunListScreen" and scr.query("#runs") else 0
             if rows and first is None:
                 await pilot.pause(0)  # let it draw
                 first = time.perf_counter()

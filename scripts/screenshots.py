@@ -38,7 +38,7 @@ async def shoot() -> None:
         await wait_until(pilot, lambda: len(table_ids(app)) == 4)
         await save("runs")
         app.action_open_run(ids["big"])
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunScreen" and len(app.screen.plots) == 2)
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunDetailScreen" and len(app.screen.plots) == 2)
         await save("run")
         await pilot.press("escape", "b")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "LeaderboardScreen"

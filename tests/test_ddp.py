@@ -37,8 +37,8 @@ def test_ddpm_on_two_processes_records_once_and_ends_with_the_same_weights_on_bo
 
     from tuigen import config
     from tuigen.experiments import get_kind
-    from tuigen.experiments.diffusion_train import restore
-    from tuigen.runner.checkpoint import load
+    from tuigen.trained.diffusion import restore
+    from tuigen.trained.checkpoint import load
     from tuigen.runner.ddp_context import state_digest
 
     run = finished(store, launch(store, "ddpm", TINY_DDPM, resources=TWO), "completed")
@@ -50,7 +50,7 @@ def test_ddpm_on_two_processes_records_once_and_ends_with_the_same_weights_on_bo
     results = rank_results(run)
     assert [r["step"] for r in results] == [12, 12] and results[0]["params"] == results[1]["params"]
     path = Path(run.run_dir) / "checkpoints" / "ckpt-0000012.pt"
-    trained = restore(config.from_json(get_kind("ddpm").config, run.config), str(path), weights="raw")
+    trained = restore(config.from_json(get_kind("ddpm").config, run.config), load(path), weights="raw")
     assert state_digest(trained.model.parameters()) == results[0]["params"]  # the hash is of the trained weights
     final = load(path)
     assert len(final["rng_ranks"]) == 2  # each rank's RNG, to resume its own noise stream

@@ -126,7 +126,7 @@ def test_figures_class_grid_strip_eta_grid_interp(trained, cli, tmp_path):
 
 def test_eta_zero_is_deterministic_and_eta_one_is_not(trained):
     from tuigen.generate.loading import load_trained
-    from tuigen.generate.sampling import sample
+    from tuigen.trained.sampling import sample
 
     store, ids = trained
     _, _, model = load_trained(store, ids["ddpm"])

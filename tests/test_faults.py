@@ -160,7 +160,7 @@ def test_a_pid_reused_by_another_program_marks_the_run_crashed_and_says_so(store
 SAVE_SCRIPT = """
 import collections, os, signal, sys
 import torch
-from tuigen.runner import checkpoint as ckpt
+from tuigen.trained import checkpoint as ckpt
 from tuigen.runner.worker import STOP, _install_stop_handlers
 
 folder, sig, times = sys.argv[1], getattr(signal, sys.argv[2]), int(sys.argv[3])
@@ -191,7 +191,7 @@ def save_under_signal(folder: Path, sig: str, times: int) -> subprocess.Complete
 def test_sigterm_during_a_checkpoint_write(tmp_path):
     import torch
 
-    from tuigen.runner.checkpoint import load
+    from tuigen.trained.checkpoint import load
 
     once, twice = tmp_path / "once", tmp_path / "twice"
     res = save_under_signal(once, "SIGTERM", 1)  # a stop request: the write finishes, then the run stops
@@ -208,7 +208,7 @@ def test_sigterm_during_a_checkpoint_write(tmp_path):
 def test_kill_9_during_torch_save_keeps_the_previous_checkpoint_and_the_leftover_is_cleaned(store, tmp_path):
     import torch
 
-    from tuigen.runner.checkpoint import load
+    from tuigen.trained.checkpoint import load
     from tuigen.runner.context import TorchContext
 
     run = store.create_run("classifier", {})
@@ -361,7 +361,7 @@ def test_disk_full_under_a_running_worker_is_recorded_on_the_run(cli, tmp_path, 
 def test_disk_full_during_a_checkpoint_keeps_the_previous_one(store, tmp_path):
     import torch
 
-    from tuigen.runner.checkpoint import CheckpointError, load
+    from tuigen.trained.checkpoint import CheckpointError, load
     from tuigen.runner.context import TorchContext
 
     with small_tmpfs(tmp_path / "disk") as disk:
@@ -403,7 +403,7 @@ def damaged_checkpoint(path: Path, step: int) -> Path:
     """A real checkpoint cut in half, as a crashed copy or a full disk elsewhere leaves it."""
     import torch
 
-    from tuigen.runner.checkpoint import capture_rng, save_atomic
+    from tuigen.trained.checkpoint import capture_rng, save_atomic
 
     save_atomic({"step": step, "model": {"w": torch.ones(64, 64)}, "rng": capture_rng()}, path)
     data = path.read_bytes()
@@ -470,7 +470,7 @@ async def test_a_damaged_image_leaves_the_tui_run_screen_alive(store):
     app = TuigenApp(store)
     async with app.run_test(size=(120, 40)) as pilot:
         app.action_open_run(run_id)
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunScreen" and app.screen.image_index == 1)
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunDetailScreen" and app.screen.image_index == 1)
         app.screen.query_one(TabbedContent).active = "artifacts"
         holder = app.screen.query_one("#artifact-image")
         said = lambda: " ".join(str(w.render()) for w in holder.query(Label))  # noqa: E731

@@ -15,7 +15,9 @@ from PIL import Image
 from conftest import assert_same_curves, curves, python, run_in_context
 from tuigen.config import ConfigError, build, to_json
 from tuigen.experiments.gan import CGANConfig, DCGANConfig, StyleGANConfig
-from tuigen.experiments.gan_train import (CollapseWatch, batch_diversity, d_loss_fn, g_loss_fn, restore, train)
+from tuigen.experiments.gan_train import CollapseWatch, batch_diversity, d_loss_fn, g_loss_fn, train
+from tuigen.trained.checkpoint import load
+from tuigen.trained.gan import restore
 from tuigen.models import dcgan, stylegan
 
 SIZES = (8, 16, 28, 32, 64)
@@ -150,7 +152,7 @@ def test_losses_are_bce_with_logits_and_hinge():
 
 def test_mode_collapse_check_fires_once_on_a_constant_generator_and_not_on_real_data():
     from tuigen.data import load_dataset
-    from tuigen.experiments.common import to_float
+    from tuigen.models.pixels import to_float
 
     reals = to_float(torch.from_numpy(load_dataset("digits", 16).images))
     ref = batch_diversity(reals[:64])
@@ -272,13 +274,13 @@ def latest(run) -> str:
 def test_restore_generates_batched_reproducible_images_from_ema_or_raw_weights(store):
     cfg, run = make_run(store, "stylegan", train_num_steps=3, sample_every=100, checkpoint_every=100)
     run_train(store, cfg, run)
-    ema = restore(cfg, latest(run))
+    ema = restore(cfg, load(latest(run)))
     assert (ema.weights, ema.step, ema.image_shape, ema.cond.kind) == ("ema", 3, (1, 16, 16), "none")
     a = ema.generate(5, seed=7, batch_size=2)
     assert a.shape == (5, 1, 16, 16) and a.device.type == "cpu" and a.min() >= -1 and a.max() <= 1
     torch.testing.assert_close(a, ema.generate(5, seed=7, batch_size=5))  # same images, any batch size
     assert not torch.allclose(a, ema.generate(5, seed=8))
-    raw = restore(cfg, latest(run), weights="raw")
+    raw = restore(cfg, load(latest(run)), weights="raw")
     assert raw.weights == "raw" and not torch.allclose(raw.generate(5, seed=7), a)
     mean = ema.generate(4, seed=1, truncation_psi=0.0)
     assert torch.allclose(mean, mean[:1].expand_as(mean))  # psi 0: the mean image for every z
@@ -289,7 +291,7 @@ def test_restore_generates_batched_reproducible_images_from_ema_or_raw_weights(s
 def test_restored_cgan_follows_its_labels_and_dcgan_has_no_ema(store):
     cfg, run = make_run(store, "cgan", train_num_steps=2, sample_every=100, checkpoint_every=100)
     run_train(store, cfg, run)
-    g = restore(cfg, latest(run))
+    g = restore(cfg, load(latest(run)))
     assert g.weights == "raw" and g.cond.kind == "class" and g.cond.size == 10  # no EMA for (c)DCGAN
     ones, sevens = g.generate(4, torch.tensor([1]), seed=0), g.generate(4, torch.full((4,), 7), seed=0)
     assert ones.shape == (4, 1, 16, 16) and not torch.allclose(ones, sevens)

@@ -84,7 +84,7 @@ async def test_runs_table_shows_every_run_and_updates_cells_in_place(backend_sto
         store.log_metrics(new.id, [("loss", 50, 0.25, T0)])
         await wait_until(pilot, lambda: "50/100" in str(table.get_cell(str(new.id), "progress")))
         assert str(table.get_cell(str(new.id), "loss")) == "0.25"
-        assert str(table.get_cell(str(ids["big"]), "best")) == "-" or "FID" in str(table.get_cell(str(ids["big"]), "best"))
+        assert str(table.get_cell(str(ids["big"]), "score")) == "FID 25.7"  # the stored score, by the board's rule
 
 
 async def test_filter_sort_and_select(populated):
@@ -127,7 +127,7 @@ async def test_open_run_shows_curves_config_log_events_and_images(populated):
         await wait_until(pilot, lambda: len(table_ids(app)) == 4)
         app.screen.query_one("#runs").move_cursor(row=table_ids(app).index(ids["big"]))
         await pilot.press("enter")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunScreen")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunDetailScreen")
         screen = app.screen
         await wait_until(pilot, lambda: set(screen.plots) == {"loss", "lr"})  # val_loss shares the loss chart
         await pilot.press("m", "L")
@@ -149,7 +149,7 @@ async def test_checkpoint_actions_launch_linked_child_runs(populated, monkeypatc
     app = TuigenApp(store)
     async with app.run_test(size=(120, 40)) as pilot:
         app.action_open_run(ids["big"])
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunScreen" and app.screen.checkpoints)
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunDetailScreen" and app.screen.checkpoints)
         await pilot.press("S")
         await wait_until(pilot, lambda: any(r.parent_id == ids["big"] for r in store.list_runs()))
         child = next(r for r in store.list_runs() if r.parent_id == ids["big"])
@@ -273,7 +273,7 @@ async def test_a_poll_that_lands_after_its_screen_closed_is_dropped(populated):
         await wait_until(pilot, lambda: type(app.screen).__name__ == "LeaderboardScreen")
         closed = app.screen
         await pilot.press("escape")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunListScreen")
         board = leaderboard(store, "fid")
         calls = []
         # as the screens' pollers do: a thread worker hands its result over (an exception in

@@ -36,7 +36,7 @@ def test_run_screen_curves(snap_compare, store):
 
     async def ready(pilot):
         pilot.app.action_open_run(ids["big"])
-        await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "RunScreen"
+        await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "RunDetailScreen"
                          and set(pilot.app.screen.plots) == {"loss", "lr"})
         await pilot.pause(0.3)
 

@@ -17,12 +17,13 @@ from .. import config as schema
 from ..experiments import KINDS, get_kind
 from ..runner import control
 from ..runner.control import launch
-from ..runner.reaper import log_tail, reconcile
+from ..runner.logs import follow, log_path, tail, tail_lines
+from ..runner.reaper import reconcile
 from ..runner.scheduler import maintain
 from ..store import ACTIVE, QUEUED, Store
-from .format import STATUS_STYLE, duration, number, progress, run_dict
-from . import evaluate, generate
-from .main import UsageError
+from .format import STATUS_STYLE, number, run_dict, run_time, step_text
+from . import generate, scoring
+from .errors import UsageError
 
 out = Console(highlight=False)
 
@@ -39,7 +40,7 @@ def dispatch(args, parser) -> int:
         TuigenApp(store).run()
         return 0
     name = "cmd_" + args.command.replace("-", "_")
-    for module in (generate, evaluate):  # sampling and scoring verbs: bad input is a usage error
+    for module in (generate, scoring):  # sampling and scoring verbs: bad input is a usage error
         if hasattr(module, name):
             try:
                 return getattr(module, name)(_open(args), args)
@@ -62,7 +63,7 @@ def _report_new(store: Store, run_id: int, args, verb: str = "started") -> int:
     else:
         where = (f"Slurm job {run.external_id}" if run.executor == "slurm" else
                  "waiting for a free slot" if run.status == QUEUED else f"pid {run.pid or '?'}")
-        out.print(f"run [bold]{run_id}[/] {verb} ({run.kind}, {where}); log: {run.run_dir}/output.log")
+        out.print(f"run [bold]{run_id}[/] {verb} ({run.kind}, {where}); log: {log_path(run.run_dir)}")
     if getattr(args, "follow", False):
         from .follow import follow
 
@@ -183,7 +184,10 @@ def cmd_rm(store: Store, args) -> int:
 
 # -- looking ----------------------------------------------------------------------------
 def _runs_table(store: Store, runs) -> Table:
-    summaries = store.summary([r.id for r in runs])
+    from ..reports.run_score import run_score
+
+    ids = [r.id for r in runs]
+    summaries, scores = store.summary(ids), store.newest_scores(ids)
     t = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("id", "name", "kind", "dataset", "status", "step", "loss", "score", "time", "device"):
         t.add_column(col, justify="right" if col in ("id", "step", "loss", "score") else "left")
@@ -191,12 +195,10 @@ def _runs_table(store: Store, runs) -> Table:
         kind = KINDS.get(r.kind)
         s = summaries.get(r.id, {})
         metric = s.get(kind.progress_metric if kind else "loss")
-        score = ""
-        if kind and kind.scores and kind.scores[0].key in s:
-            sc, val = kind.scores[0], s[kind.scores[0].key]
-            score = f"{sc.label or sc.key} {number(val.max if sc.higher_is_better else val.min)}"
+        score = run_score(r.kind, scores.get(r.id, {}), s)
         t.add_row(str(r.id), r.name, r.kind, r.dataset or "-", f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
-                  progress(r), number(metric.last) if metric else "-", score, duration(r), r.device or "-")
+                  step_text(r), number(metric.last) if metric else "-",
+                  f"{score[0]} {number(score[1])}" if score else "", run_time(r), r.device or "-")
     return t
 
 
@@ -224,7 +226,7 @@ def cmd_show(store: Store, args) -> int:
         print(json.dumps(d, default=str))
         return 0
     out.print(f"[bold]run {run.id}[/] {run.name}  [{STATUS_STYLE.get(run.status, '')}]{run.status}[/]  "
-              f"{run.kind} on {run.dataset or '-'}  step {progress(run)}  {duration(run)}")
+              f"{run.kind} on {run.dataset or '-'}  step {step_text(run)}  {run_time(run)}")
     out.print(f"host {run.host or '-'}  pid {run.pid or '-'}  device {run.device or '-'}  dir {run.run_dir}")
     if run.parent_id:
         out.print(f"from run {run.parent_id}")
@@ -255,10 +257,10 @@ def cmd_show(store: Store, args) -> int:
     if run.error:
         out.print("[bold red]error[/]")
         out.print(run.error.rstrip(), markup=False)
-    tail = log_tail(run.run_dir, 8)
-    if tail:
+    last = tail(run.run_dir, 8)
+    if last:
         out.print("[bold]output.log (last lines)[/]")
-        out.print(tail, markup=False)
+        out.print(last, markup=False)
     return 0
 
 
@@ -270,28 +272,21 @@ def _image_problem(path: str) -> str | None:
 
 def cmd_logs(store: Store, args) -> int:
     run = store.get_run(args.run_id)
-    path = Path(run.run_dir) / "output.log"
+    path = log_path(run.run_dir)
     if not path.exists():
         out.print(f"run {run.id} has no output yet ({path})")
         return 0
-    lines = path.read_text(errors="replace").splitlines()
-    sys.stdout.write("\n".join(lines[-args.lines:] if args.lines else lines) + "\n")
+    lines = tail_lines(path, args.lines)
+    sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
     if not args.follow:
         return 0
-    with open(path, errors="replace") as f:
-        f.seek(0, 2)
-        try:
-            while True:
-                chunk = f.read()
-                if chunk:
-                    sys.stdout.write(chunk)
-                    sys.stdout.flush()
-                elif store.get_run(run.id).status not in ACTIVE:
-                    return 0
-                else:
-                    time.sleep(0.3)
-        except KeyboardInterrupt:
-            return 0
+    try:
+        for text in follow(path, lambda: store.get_run(run.id).status in ACTIVE):
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def cmd_export(store: Store, args) -> int:

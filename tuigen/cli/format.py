@@ -6,13 +6,16 @@ from typing import Any
 
 from ..display import STATUS_STYLE, elapsed, number
 
-__all__ = ["STATUS_STYLE", "duration", "number", "progress", "run_dict"]
+__all__ = ["STATUS_STYLE", "number", "run_dict", "run_time", "step_text"]
 
-def duration(run) -> str:
+
+def run_time(run) -> str:
+    """How long a run has run (to now while it runs)."""
     return elapsed(run.started_at, run.ended_at)
 
 
-def progress(run) -> str:
+def step_text(run) -> str:
+    """'120/300', or the bare step when the total is unknown."""
     return f"{run.step}/{run.total_steps}" if run.total_steps else str(run.step or "-")
 
 

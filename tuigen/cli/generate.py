@@ -135,11 +135,11 @@ def _floats(text: str, flag: str) -> list[float]:
 
 def cmd_sample(store: Store, args) -> int:
     from ..generate.loading import GENERATIVE
-    from ..generate.sampling import parse_labels, sample, save_sample_set
+    from ..trained.sampling import parse_labels, sample, save_sample_set
 
     run, cfg, trained = _load(store, args, kinds=GENERATIVE)
     labels = parse_labels(args.labels, trained, args.num)
-    gan = hasattr(trained, "generate")
+    gan = trained.is_gan
     steps = None if args.sampler == "ddpm" or gan else args.steps
     per_batch = 1 if gan else _evals(trained, args.sampler, steps)
     t0 = time.perf_counter()
@@ -192,7 +192,7 @@ def cmd_strip(store: Store, args) -> int:
     import torch
 
     from ..generate.figures import denoising_strip
-    from ..generate.sampling import check_label
+    from ..trained.sampling import check_label
 
     run, cfg, trained = _load(store, args)
     check_label(args.label, trained)
@@ -214,7 +214,7 @@ def cmd_eta_grid(store: Store, args) -> int:
     import torch
 
     from ..generate.figures import eta_grid
-    from ..generate.sampling import check_label, noise_file
+    from ..trained.sampling import check_label, noise_file
 
     run, cfg, trained = _load(store, args)
     check_label(args.label, trained)
@@ -235,7 +235,7 @@ def cmd_eta_grid(store: Store, args) -> int:
 
 def cmd_interp(store: Store, args) -> int:
     from ..generate.figures import interpolation
-    from ..generate.sampling import check_label, noise_file
+    from ..trained.sampling import check_label, noise_file
 
     run, cfg, trained = _load(store, args)
     check_label(args.label, trained)

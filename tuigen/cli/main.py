@@ -13,8 +13,9 @@ from ..errors import TuigenError
 from ..runner.control import ControlError
 from ..experiments import KINDS
 from ..store import STATUSES, RunNotFound
-from . import evaluate, generate
+from . import generate, scoring
 from .argtypes import bounded
+from .errors import UsageError
 
 EPILOG = """examples:
   tuigen demo                                 start small real runs of every kind
@@ -28,10 +29,6 @@ EPILOG = """examples:
   tuigen sample 5 -n 2048 --sampler ddim --steps 50 --format npz
 
 store: --db URL, else $TUIGEN_DB, else sqlite:///runs.db in this folder"""
-
-
-class UsageError(Exception):
-    """Bad input: exit code 2."""
 
 
 def _add_run_options(p: argparse.ArgumentParser, follow: bool = True) -> None:
@@ -134,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(ex)
 
     generate.add_parsers(sub)
-    evaluate.add_parsers(sub)
+    scoring.add_parsers(sub)
 
     demo = sub.add_parser("demo", help="start small real runs of every kind on built-in data")
     demo.add_argument("--if-empty", action="store_true", help="only when the store has no runs yet")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_write
 from .core import ImageDataset
 
 # Bump whenever a loader's output changes, so stale cache entries are never reused.
@@ -51,17 +51,10 @@ def save(path: Path, dataset: ImageDataset) -> None:
     if dataset.labels is not None:
         arrays["labels"] = dataset.labels
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as handle:  # a file object stops np.savez appending ".npz"
+        with atomic_write(path) as handle:  # a file object stops np.savez appending ".npz"
             np.savez(handle, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache is fine to share read-only
-        os.replace(tmp, path)
     except OSError:
-        Path(tmp).unlink(missing_ok=True)
+        pass
 
 
 def load(path: Path, name: str) -> ImageDataset | None:

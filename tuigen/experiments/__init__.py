@@ -22,4 +22,14 @@ def get_kind(name: str) -> ExperimentKind:
         raise ConfigError(f"unknown experiment kind '{name}'; expected one of {', '.join(KINDS)}") from None
 
 
-__all__ = ["KINDS", "get_kind", "ExperimentKind", "Runtime", "Score"]
+def data_parallel_kinds() -> str:
+    """The kinds that train data-parallel (runner/ddp.py), for messages."""
+    return ", ".join(k.name for k in KINDS.values() if k.data_parallel)
+
+
+def scores() -> dict[str, Score]:
+    """Every score some kind's runs get, by key: the one place a score's direction is declared."""
+    return {s.key: s for k in KINDS.values() for s in k.scores}
+
+
+__all__ = ["KINDS", "get_kind", "data_parallel_kinds", "scores", "ExperimentKind", "Runtime", "Score"]

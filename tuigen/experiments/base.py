@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Protocol, runtime_checkable
 
 from ..config import knob
 from ..data.catalog import DatasetError, check_dataset_spec
@@ -15,18 +16,77 @@ from ..data.catalog import DatasetError, check_dataset_spec
 
 @dataclass(frozen=True)
 class Score:
-    """A metric a leaderboard ranks runs by."""
+    """A score a kind's runs get (stored with its provenance), which leaderboards rank runs by.
+    Its direction is declared here and nowhere else."""
 
     key: str
     higher_is_better: bool
     label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.key
+
+
+@runtime_checkable
+class RunContext(Protocol):
+    """What a kind's training function `run(cfg, ctx)` may use of its context (runner/context.py's
+    Context, and the data-parallel ranks' contexts, meet it)."""
+
+    run_id: int
+    run_dir: Path
+    step: int  # the step being run; set by steps()
+    rank: int  # 0 unless data-parallel
+    world_size: int
+
+    @property
+    def is_main(self) -> bool: ...  # the process that records (rank 0)
+
+    @property
+    def should_stop(self) -> bool: ...  # asked to stop: checkpoint and return
+
+    def steps(self, start: int, total: int) -> Iterator[int]: ...
+
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None: ...
+
+    def log_image(self, key: str, image: Any, step: int | None = None, **kw: Any) -> Any: ...
+
+    def log_text(self, key: str, text: str, step: int | None = None) -> Any: ...
+
+    def log_artifact(self, kind: str, path: Any, **kw: Any) -> Any: ...
+
+    def event(self, message: str, level: str = "info") -> None: ...
+
+    def add_score(self, metric: str, value: float, provenance: dict, **kw: Any) -> None: ...
+
+
+@runtime_checkable
+class TorchRunContext(RunContext, Protocol):
+    """What torch kinds use on top: the device, data parallelism and checkpoints."""
+
+    device: Any
+
+    def wrap_model(self, model: Any) -> Any: ...
+
+    def shard(self, batch: Any) -> Any: ...
+
+    def mean(self, value: Any) -> float: ...
+
+    def save_checkpoint(self, state: dict, step: int | None = None) -> Any: ...
+
+    def load_checkpoint(self, path: Any = None) -> dict | None: ...
+
+
+FID = Score("fid", higher_is_better=False, label="FID")
+KID = Score("kid", higher_is_better=False, label="KID")
+ACCURACY = Score("accuracy", higher_is_better=True, label="accuracy")
 
 
 @dataclass(frozen=True)
 class ExperimentKind:
     name: str
     config: type
-    entry: str  # "module:function" of run(cfg, ctx), imported in the worker only
+    entry: str  # "module:function" of its training function run(cfg, ctx), imported in the worker only
     summary: str
     scores: tuple[Score, ...] = ()
     demo: tuple[dict, ...] = ()  # small real configs for `tuigen demo`
@@ -34,6 +94,7 @@ class ExperimentKind:
     uses_torch: bool = True
     progress_metric: str = "loss"  # the number `--follow` and the runs table show
     data_parallel: bool = False  # trains on several processes (runner/ddp.py) when resources ask for them
+    trained: str = ""  # what its checkpoints hold for sampling: "diffusion" | "gan" (trained/restore.py)
 
     def load(self) -> Callable[[Any, Any], Any]:
         module, func = self.entry.split(":")

@@ -37,11 +37,30 @@ def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return t
 
 
-def to_float(images_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float [-1, 1], the range every model here works in."""
-    return images_u8.float().div_(127.5).sub_(1.0)
-
-
 def batch_generator(seed: int) -> torch.Generator:
     """Batch order has its own RNG so it can be saved and resumed exactly."""
     return torch.Generator(device="cpu").manual_seed(seed)
+
+
+def state_of(**parts) -> dict:
+    """The checkpoint entries of a trainer's parts (modules, optimizers, scalers, EMA, RNGs), by name.
+    The same names given to `restore_state` load them back: one list says what the state is."""
+    return {name: part.get_state() if isinstance(part, torch.Generator) else part.state_dict()
+            for name, part in parts.items() if part is not None}
+
+
+def restore_state(state: dict, **parts) -> None:
+    """Load each part from `state[name]` (see `state_of`).
+
+    A GradScaler saved while disabled (fp32 / bf16) has an empty state: resuming such a run in
+    fp16 starts the scaler afresh, as torch would on a first step."""
+    for name, part in parts.items():
+        if part is None:
+            continue
+        value = state[name]
+        if isinstance(part, torch.Generator):
+            part.set_state(value.cpu())  # loaded onto the device; generators live on the CPU
+        elif isinstance(part, torch.amp.GradScaler) and not value:
+            continue
+        else:
+            part.load_state_dict(value)

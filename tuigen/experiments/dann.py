@@ -144,16 +144,10 @@ def _has_image(folder: str) -> bool:
     return False
 
 
-def run(cfg: DANNConfig, ctx) -> None:
-    from .dann_train import train
-
-    train(cfg, ctx)
-
-
 KIND = ExperimentKind(
     name="dann",
     config=DANNConfig,
-    entry="tuigen.experiments.dann:run",
+    entry="tuigen.experiments.dann_train:train",
     summary="domain adaptation (DANN): source-only, dann (gradient reversal) or target-only; "
             "target accuracy and t-SNE of the features",
     scores=(Score("target_acc", higher_is_better=True, label="target accuracy"),),

@@ -27,7 +27,8 @@ from ..config import ConfigError
 from ..data import load_dataset
 from ..data.core import ImageDataset
 from ..models.dann import DANN, annealed_lr, grad_reverse, grl_lambda
-from .common import amp_dtype, autocast, batch_generator, grad_scaler, to_device, to_float
+from ..models.pixels import to_float
+from .common import amp_dtype, autocast, batch_generator, grad_scaler, restore_state, state_of, to_device
 from .dann import ANNEAL_ALPHA, ANNEAL_BETA, SGD_MOMENTUM, class_mismatch_message
 
 EPOCH_KEYS = ("label_loss", "train_acc", "domain_loss", "domain_acc")
@@ -71,6 +72,9 @@ def make_optimizer(cfg, model: DANN) -> torch.optim.Optimizer:
 
 
 def train(cfg, ctx) -> None:
+    """Train one mode of the DANN table: `steps_per_epoch` steps an epoch, the loss every step,
+    the epoch's averages and both held-out accuracies at its last step, checkpoints every
+    checkpoint_every epochs, and the t-SNE figures once the last epoch is done."""
     torch.manual_seed(cfg.seed)
     src, tgt = load_domains(cfg)
     dev = ctx.device
@@ -90,8 +94,9 @@ def train(cfg, ctx) -> None:
     dtype = amp_dtype(cfg.precision, dev)
     scaler = grad_scaler(dev, dtype)
     gen = batch_generator(cfg.seed)
+    parts = dict(model=model, optimizer=opt, scaler=scaler, batch_rng=gen)
     orders: list[torch.Tensor] = []  # this epoch's index order per domain
-    sums: dict[str, float] = {}  # this epoch's running sums (and "n")
+    sums: dict[str, torch.Tensor] = {}  # this epoch's running sums (and "n"), on the device
     ctx.event(f"{cfg.scenario}, mode {cfg.mode}: source {len(src_tr)} train / {len(src_va)} held-out, "
               f"target {len(tgt_tr)} train{' (unlabelled)' if dann else ''} / {len(tgt_va)} held-out, "
               f"3x{cfg.image_size}x{cfg.image_size}, {src.num_classes} classes; "
@@ -99,12 +104,9 @@ def train(cfg, ctx) -> None:
 
     state = ctx.load_checkpoint()
     if state:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        gen.set_state(state["batch_rng"].cpu())  # generators live on the CPU
+        restore_state(state, **parts)
         orders = [o.cpu() for o in state["orders"]]
-        sums = dict(state["sums"])
+        sums = {k: torch.as_tensor(v, dtype=torch.float64, device=dev) for k, v in state["sums"].items()}
     else:
         from ..models.summary import format_summary, summarize
 
@@ -112,13 +114,11 @@ def train(cfg, ctx) -> None:
         ctx.log_text("model_summary", format_summary(rows, sum(p.numel() for p in model.parameters())))
 
     def snapshot() -> dict:
-        return {"model": model.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
-                "batch_rng": gen.get_state(), "orders": orders, "sums": dict(sums)}
+        return {**state_of(**parts), "orders": orders, "sums": {k: float(v) for k, v in sums.items()}}
 
     held_out = [(to_device(s.images, dev), to_device(s.labels, dev)) for s in (src_va, tgt_va)]
     saved_at = ctx.step if state else -1
     t0, seen = time.perf_counter(), 0
-    lam = lr = 0.0
     for step in ctx.steps(ctx.step, total):
         i = (step - 1) % spe  # position within the epoch
         if i == 0 or not orders:
@@ -131,40 +131,22 @@ def train(cfg, ctx) -> None:
         model.train()
         idx = orders[0][i * b_lab:(i + 1) * b_lab].to(dev)
         xs, ys = to_float(x_lab[idx]), y_lab[idx]
-        out = {}
+        xt = to_float(x_unl[orders[1][i * b_unl:(i + 1) * b_unl].to(dev)]) if dann else None
         with autocast(dev, dtype):
-            if dann:
-                xt = to_float(x_unl[orders[1][i * b_unl:(i + 1) * b_unl].to(dev)])
-                f = model.G_f(torch.cat([xs, xt]))
-                logits = model.G_y(f[:len(xs)])
-                d_logits = model.G_d(grad_reverse(f, lam))
-                d = torch.cat([torch.zeros(len(xs), device=dev), torch.ones(len(xt), device=dev)])
-                domain_loss = F.binary_cross_entropy_with_logits(d_logits.float(), d)
-                out["domain_loss"] = domain_loss
-                out["domain_acc"] = ((d_logits.float() > 0).float() == d).float().mean()
-            else:
-                logits = model.G_y(model.G_f(xs))
-            label_loss = F.cross_entropy(logits.float(), ys)
-            loss = (label_loss + out["domain_loss"]) if dann else label_loss
+            loss, out = step_losses(model, xs, ys, xt, lam)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
         seen += len(xs) + (b_unl if dann else 0)
-
-        out["label_loss"] = label_loss
-        out["train_acc"] = (logits.argmax(1) == ys).float().mean()
         for k, v in out.items():
-            sums[k] = sums.get(k, 0.0) + v.item()
+            sums[k] = sums.get(k, 0.0) + v.detach().double()
         sums["n"] = sums.get("n", 0.0) + 1
-        ctx.log({"loss": loss.item()}, step)
+        ctx.log({"loss": loss.detach()}, step)
 
         if (step % spe == 0) or step == total:  # the step that ends an epoch
             epoch = math.ceil(step / spe)
-            n = max(1.0, sums.pop("n", 1.0))
-            metrics = {k: sums[k] / n for k in EPOCH_KEYS if k in sums}
-            metrics["source_acc"] = accuracy(model, *held_out[0])
-            metrics["target_acc"] = accuracy(model, *held_out[1])
+            metrics = epoch_metrics(sums, model, held_out)
             metrics.update(lr=lr, epoch=epoch, images_per_s=seen / max(1e-9, time.perf_counter() - t0))
             if dann:
                 metrics["lambda"] = lam
@@ -178,6 +160,36 @@ def train(cfg, ctx) -> None:
         ctx.save_checkpoint(snapshot())  # where a stop request left it
     if ctx.step >= total and cfg.tsne_points > 0 and not ctx.should_stop:
         tsne_figures(cfg, ctx, model, src, src_va, tgt_va, dev)
+
+
+def step_losses(model: DANN, xs: torch.Tensor, ys: torch.Tensor, xt: torch.Tensor | None,
+                lam: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss to minimise for one batch, and what is averaged over the epoch (tensors, no sync).
+    With a target batch `xt` (dann mode): L_y + L_d, G_d behind the gradient reversal layer."""
+    out = {}
+    if xt is not None:
+        f = model.G_f(torch.cat([xs, xt]))
+        logits = model.G_y(f[:len(xs)])
+        d_logits = model.G_d(grad_reverse(f, lam)).float()
+        d = torch.cat([torch.zeros(len(xs), device=xs.device), torch.ones(len(xt), device=xs.device)])
+        out["domain_loss"] = F.binary_cross_entropy_with_logits(d_logits, d)
+        out["domain_acc"] = ((d_logits > 0).float() == d).float().mean()
+    else:
+        logits = model.G_y(model.G_f(xs))
+    label_loss = F.cross_entropy(logits.float(), ys)
+    out["label_loss"] = label_loss
+    out["train_acc"] = (logits.argmax(1) == ys).float().mean()
+    loss = label_loss + out["domain_loss"] if xt is not None else label_loss
+    return loss, out
+
+
+def epoch_metrics(sums: dict, model: DANN, held_out: list) -> dict:
+    """The epoch's averages and the held-out accuracy of both domains (the epoch's one host sync)."""
+    n = max(1.0, float(sums.pop("n", 1.0)))
+    metrics = {k: float(sums[k]) / n for k in EPOCH_KEYS if k in sums}
+    metrics["source_acc"] = accuracy(model, *held_out[0])
+    metrics["target_acc"] = accuracy(model, *held_out[1])
+    return metrics
 
 
 @torch.no_grad()

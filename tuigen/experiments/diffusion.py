@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..config import knob
 from ..models.choices import OBJECTIVES, SCHEDULES
-from .base import ExperimentKind, Runtime, Score, any_dataset, labelled_dataset
+from .base import ACCURACY, FID, KID, ExperimentKind, Runtime, any_dataset, labelled_dataset
 
 
 @dataclass
@@ -66,19 +66,14 @@ class CondDDPMConfig(DDPMConfig):
                                  ge=0, group="guidance")
 
 
-def run(cfg: DDPMConfig, ctx) -> None:
-    from .diffusion_train import train
-
-    train(cfg, ctx)
-
-
 DDPM = ExperimentKind(
     name="ddpm",
     config=DDPMConfig,
-    entry="tuigen.experiments.diffusion:run",
+    entry="tuigen.experiments.diffusion_train:train",
     summary="unconditional denoising diffusion (DDPM) with a UNet; samples with DDPM or DDIM",
     data_parallel=True,
-    scores=(Score("fid", higher_is_better=False, label="FID"),),
+    trained="diffusion",
+    scores=(FID, KID),
     demo=({"dataset": "mnist", "image_size": 16, "channels": 16, "dim_mults": (1, 2), "attn_resolutions": (),
            "timesteps": 200, "batch_size": 32, "lr": 1e-3, "train_num_steps": 300, "sample_every": 100,
            "sample_steps": 20, "checkpoint_every": 100},),
@@ -87,10 +82,11 @@ DDPM = ExperimentKind(
 COND_DDPM = ExperimentKind(
     name="cond-ddpm",
     config=CondDDPMConfig,
-    entry="tuigen.experiments.diffusion:run",
+    entry="tuigen.experiments.diffusion_train:train",
     summary="conditional DDPM (class or multi-hot labels) with classifier-free guidance",
     data_parallel=True,
-    scores=(Score("accuracy", higher_is_better=True, label="accuracy"), Score("fid", higher_is_better=False, label="FID")),
+    trained="diffusion",
+    scores=(ACCURACY, FID, KID),
     demo=({"dataset": "mnist", "image_size": 16, "channels": 16, "dim_mults": (1, 2), "attn_resolutions": (),
            "timesteps": 200, "batch_size": 32, "lr": 1e-3, "train_num_steps": 300, "sample_every": 100,
            "sample_steps": 20, "checkpoint_every": 100},),

@@ -1,41 +1,18 @@
-"""The diffusion trainer behind `ddpm` and `cond-ddpm`, and rebuilding a trained model for
-sampling. Imported in the worker (and by sampling commands) only: it needs torch."""
+"""The diffusion trainer behind `ddpm` and `cond-ddpm`. Imported in the worker only: it needs
+torch. What a trained diffusion model is, and how it samples, is in trained/."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from ..models.diffusion import GaussianDiffusion
-from ..models.ema import EMA, ema_weights
+from ..models.ema import EMA
 from ..models.summary import format_summary, summarize
 from ..models.unet import UNet
-from .common import amp_dtype, autocast, batch_generator, grad_scaler, to_device, to_float
-
-
-@dataclass
-class Conditioning:
-    """How labels enter the model: none, class index, or multi-hot vector."""
-
-    kind: str  # "none" | "class" | "multi"
-    size: int  # number of classes, or multi-hot width
-    names: list[str]
-
-    def unet_args(self) -> dict:
-        return {"num_classes": self.size if self.kind == "class" else 0,
-                "cond_dim": self.size if self.kind == "multi" else 0}
-
-
-def model_args(cfg, channels_in: int, cond: Conditioning) -> dict:
-    return dict(image_size=cfg.image_size, in_channels=channels_in, channels=cfg.channels,
-                dim_mults=tuple(cfg.dim_mults), num_res_blocks=cfg.num_res_blocks,
-                attn_resolutions=tuple(cfg.attn_resolutions), dropout=cfg.dropout, **cond.unet_args())
-
-
-def make_diffusion(cfg, device) -> GaussianDiffusion:
-    return GaussianDiffusion(cfg.timesteps, cfg.beta_schedule, cfg.objective, cfg.min_snr_gamma, device)
+from ..trained.conditioning import Conditioning, grid_columns, preview_labels
+from ..trained.diffusion import Trained, make_diffusion, model_args
+from ..models.pixels import to_float
+from .common import amp_dtype, autocast, batch_generator, grad_scaler, restore_state, state_of, to_device
 
 
 def drop_labels(labels: torch.Tensor, p: float, model: UNet, gen: torch.Generator) -> torch.Tensor:
@@ -48,28 +25,17 @@ def drop_labels(labels: torch.Tensor, p: float, model: UNet, gen: torch.Generato
     return torch.where(drop.view(shape), null, labels)
 
 
-def preview_labels(cond: Conditioning, n: int, device) -> torch.Tensor | None:
-    """Labels for the sample grids: each class in turn (rows = classes), or fixed test scenes."""
-    if cond.kind == "class":
-        per_class = max(1, n // cond.size)
-        return torch.arange(cond.size, device=device).repeat_interleave(per_class)
-    if cond.kind == "multi":
-        from ..data import shapes_test_labels
-
-        labels = torch.from_numpy(shapes_test_labels("test"))
-        return labels[torch.arange(n) % len(labels)].to(device)
-    return None
-
-
 def train(cfg, ctx) -> None:
+    """Train a ddpm / cond-ddpm run: grad_steps micro-batches a step, clipped AdamW, EMA; the loss
+    averaged over log_every steps, EMA sample grids every sample_every, the periodic FID every
+    fid_every, a checkpoint every checkpoint_every (and where a stop leaves it)."""
     from ..data import load_dataset
 
     dev = ctx.device
     torch.manual_seed(cfg.seed + ctx.rank)  # each data-parallel rank its own noise; DDP syncs the weights
     data = load_dataset(cfg.dataset, cfg.image_size)
     conditional = hasattr(cfg, "p_uncond")
-    cond = Conditioning(data.label_kind if conditional else "none", data.num_classes if conditional else 0,
-                        list(data.class_names) if conditional else [])
+    cond = Conditioning.of_dataset(data, conditional)
     if conditional and cond.kind == "none":
         raise ValueError(f"--dataset {cfg.dataset} has no labels; cond-ddpm needs class or multi-hot labels")
     images = to_device(data.images, dev)
@@ -86,23 +52,19 @@ def train(cfg, ctx) -> None:
     preview_gen = torch.Generator().manual_seed(cfg.seed + 1)  # the same noises at every grid
     preview_n = len(preview_labels(cond, cfg.num_samples, "cpu")) if conditional else cfg.num_samples
     preview_noise = torch.randn((preview_n, *data.images.shape[1:]), generator=preview_gen).to(dev)
-    meta = {"model_args": args, "cond_kind": cond.kind, "cond_size": cond.size, "class_names": cond.names}
+    meta = {"model_args": args, **cond.meta()}
+    parts = dict(model=model, ema=ema, optimizer=opt, scaler=scaler, batch_rng=gen)
 
     state = ctx.load_checkpoint()
     if state:
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        gen.set_state(state["batch_rng"].cpu())  # loaded onto the device; generators live on the CPU
+        restore_state(state, **parts)
     else:
         _record_architecture(ctx, model, images, labels, cond)
         ctx.event(f"{data.name}: {len(data.images)} images {tuple(data.images.shape[1:])}, "
                   f"{sum(p.numel() for p in model.parameters()):,} parameters, conditioning: {cond.kind}")
 
     def snapshot() -> dict:
-        return {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                "scaler": scaler.state_dict(), "batch_rng": gen.get_state(), **meta}
+        return {**state_of(**parts), **meta}
 
     n = len(images)
     window_loss, window_t, window_images = 0.0, time.perf_counter(), 0
@@ -134,7 +96,7 @@ def train(cfg, ctx) -> None:
             window_loss, window_t, window_images = 0.0, time.perf_counter(), 0
         if ctx.is_main and (step % cfg.sample_every == 0 or step == cfg.train_num_steps):
             ctx.log_image("samples", _preview(cfg, ema.model, diffusion, preview_noise, cond, dev), step,
-                          nrow=_grid_columns(cond, preview_n))
+                          nrow=grid_columns(cond, preview_n))
         if ctx.is_main and cfg.fid_every and (step % cfg.fid_every == 0 or step == cfg.train_num_steps):
             _periodic_fid(cfg, ctx, ema.model, diffusion, cond, data, step)
         if step % cfg.checkpoint_every == 0:
@@ -143,29 +105,25 @@ def train(cfg, ctx) -> None:
 
 
 def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: int) -> None:
-    """FID / KID of fid_n EMA samples (DDIM, sample_steps) against the training data."""
-    from ..generate.evaluate import SamplerSettings, comparable_provenance, reference_identity
-    from ..generate.sampling import sample
+    """FID / KID of fid_n EMA samples (DDIM, sample_steps) against the training data, stored as
+    scores with the same provenance `tuigen fid` gives the same settings."""
     from ..metrics import compare
+    from ..trained.conditioning import balanced_labels
+    from ..trained.provenance import (SamplerSettings, fid_provenance, fid_scores, reference_identity,
+                                      sampler_provenance)
+    from ..trained.sampling import sample
 
     settings = SamplerSettings("ddim" if cfg.sample_steps else "ddpm", cfg.sample_steps or None, 0.0,
                                getattr(cfg, "guidance_scale", 0.0), 64, cfg.seed)
     trained = Trained(model, diffusion, cond, step, "ema", tuple(data.images.shape[1:]))
-    labels = preview_labels(cond, cfg.fid_n, "cpu") if cond.kind != "none" else None
-    if labels is not None:
-        labels = labels[torch.arange(cfg.fid_n) % len(labels)]
-    images = sample(trained, cfg.fid_n, batch=64, sampler=settings.sampler, steps=settings.steps,
-                    labels=labels, guidance=settings.guidance, seed=cfg.seed)
+    images = sample(trained, cfg.fid_n, batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
+                    labels=balanced_labels(cond, cfg.fid_n), guidance=settings.guidance, seed=cfg.seed)
     reference = reference_identity(data.name, data.images)
     result = compare(images, data.images, identity_b=reference, device=ctx.device)
     ctx.log({"fid": result.fid, "kid": result.kid_mean}, step)
-    prov = comparable_provenance(result, reference, settings.provenance(diffusion.T), "ema")
-    ctx.store.add_score(ctx.run_id, "fid", result.fid, prov, step=step)
-    ctx.store.add_score(ctx.run_id, "kid", result.kid_mean, prov, std=result.kid_std, step=step)
-
-
-def _grid_columns(cond: Conditioning, n: int) -> int | None:
-    return n // cond.size if cond.kind == "class" else None
+    prov = fid_provenance(result, reference, sampler_provenance(trained, settings), "ema")
+    for metric, value, std in fid_scores(result):
+        ctx.add_score(metric, value, prov, std=std, step=step)
 
 
 @torch.no_grad()
@@ -184,34 +142,3 @@ def _record_architecture(ctx, model, images, labels, cond: Conditioning) -> None
     y = labels[:2] if labels is not None else None
     rows = summarize(model, x, t, y)
     ctx.log_text("model_summary", format_summary(rows, sum(p.numel() for p in model.parameters())))
-
-
-# -- rebuilding a trained model --------------------------------------------------------------
-@dataclass
-class Trained:
-    """A diffusion model restored from a checkpoint, ready to sample."""
-
-    model: UNet
-    diffusion: GaussianDiffusion
-    cond: Conditioning
-    step: int
-    weights: str  # "ema" | "raw"
-    image_shape: tuple[int, int, int]
-
-    def null(self, n: int, device) -> Any:
-        return self.model.null_cond(n, device)
-
-
-def restore(cfg, checkpoint_path: str | dict, weights: str = "ema", device: str | torch.device = "cpu") -> Trained:
-    """The sampling model in a checkpoint file, or in a state already loaded from one."""
-    from ..runner.checkpoint import load
-
-    state = checkpoint_path if isinstance(checkpoint_path, dict) else load(checkpoint_path, map_location=device)
-    args = dict(state["model_args"])
-    args["dim_mults"], args["attn_resolutions"] = tuple(args["dim_mults"]), tuple(args["attn_resolutions"])
-    model = UNet(**args).to(device)
-    model.load_state_dict(ema_weights(state["ema"]) if weights == "ema" else state["model"])
-    model.eval()
-    cond = Conditioning(state["cond_kind"], state["cond_size"], list(state["class_names"]))
-    shape = (args["in_channels"], args["image_size"], args["image_size"])
-    return Trained(model, make_diffusion(cfg, device), cond, int(state["step"]), weights, shape)

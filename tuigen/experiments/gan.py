@@ -7,7 +7,7 @@
 - stylegan: a compact StyleGAN2 (mapping network, modulated convs, noise, skip ToRGBs,
   residual D), lazy R1, style-mixing regularisation and an EMA generator.
 
-Configs only; the training loop is in `gan_train.py` (torch), imported in the worker.
+Configs only; the training loop is in `gan_train.py` (torch), imported in the worker only.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..config import knob
-from .base import ExperimentKind, Runtime, Score, any_dataset, labelled_dataset
+from .base import ACCURACY, FID, KID, ExperimentKind, Runtime, any_dataset, labelled_dataset
 
 LOSSES = ("bce", "hinge")
 D_COND = ("concat", "projection")
@@ -108,21 +108,16 @@ class StyleGANConfig(DCGANConfig):
                              group="outputs")
 
 
-def run(cfg: DCGANConfig, ctx) -> None:
-    from .gan_train import train
-
-    train(cfg, ctx)
-
-
 _TINY = {"dataset": "digits", "image_size": 16, "batch_size": 32, "train_num_steps": 300, "sample_every": 100,
          "checkpoint_every": 100, "num_samples": 16}
 
 DCGAN = ExperimentKind(
     name="dcgan",
     config=DCGANConfig,
-    entry="tuigen.experiments.gan:run",
+    entry="tuigen.experiments.gan_train:train",
     summary="DCGAN: the 4-2-1 convolutional GAN, BCE or hinge loss, fixed-noise sample grids",
-    scores=(Score("fid", higher_is_better=False, label="FID"),),
+    trained="gan",
+    scores=(FID, KID),
     demo=({**_TINY, "latent_dim": 32, "g_width": 16, "d_width": 16},),
     progress_metric="d_loss",
 )
@@ -130,10 +125,10 @@ DCGAN = ExperimentKind(
 CGAN = ExperimentKind(
     name="cgan",
     config=CGANConfig,
-    entry="tuigen.experiments.gan:run",
+    entry="tuigen.experiments.gan_train:train",
     summary="conditional DCGAN: class or multi-hot labels in G and D (concat or projection)",
-    scores=(Score("accuracy", higher_is_better=True, label="accuracy"),
-            Score("fid", higher_is_better=False, label="FID")),
+    trained="gan",
+    scores=(ACCURACY, FID, KID),
     demo=({**_TINY, "latent_dim": 32, "g_width": 16, "d_width": 16, "num_samples": 20},),
     progress_metric="d_loss",
 )
@@ -141,9 +136,10 @@ CGAN = ExperimentKind(
 STYLEGAN = ExperimentKind(
     name="stylegan",
     config=StyleGANConfig,
-    entry="tuigen.experiments.gan:run",
+    entry="tuigen.experiments.gan_train:train",
     summary="compact StyleGAN2: mapping network, modulated convs, lazy R1, style mixing, EMA generator",
-    scores=(Score("fid", higher_is_better=False, label="FID"),),
+    trained="gan",
+    scores=(FID, KID),
     demo=({**_TINY, "latent_dim": 64, "w_dim": 64, "mapping_layers": 4, "g_width": 16, "d_width": 16},),
     progress_metric="d_loss",
 )

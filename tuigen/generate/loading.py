@@ -1,14 +1,14 @@
-"""Find a run's checkpoint and rebuild its model for sampling."""
+"""Find a run's checkpoint in the store and rebuild its model for sampling (trained/restore.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from .. import config as schema
-from ..experiments import get_kind
+from ..experiments import KINDS, get_kind
 from ..store import Store
 
-DIFFUSION = ("ddpm", "cond-ddpm")
-GANS = ("dcgan", "cgan", "stylegan")
+DIFFUSION = tuple(k.name for k in KINDS.values() if k.trained == "diffusion")
+GANS = tuple(k.name for k in KINDS.values() if k.trained == "gan")
 GENERATIVE = DIFFUSION + GANS
 
 
@@ -38,13 +38,15 @@ def load_trained(store: Store, run_id: int, *, checkpoint: str | None = None, we
                  device: str = "auto", kinds: tuple[str, ...] = GENERATIVE):
     """(run, config, a trained generator): diffusion runs give `Trained`, GAN runs `TrainedGAN`.
     `kinds` are the run kinds the caller can use (figures and accuracy need a diffusion run)."""
-    from ..runner.checkpoint import load
-    from ..runner.context import pick_device
+    from ..trained.checkpoint import load
+    from ..trained.device import pick_device
+    from ..trained.restore import mismatch, restore
 
     run = store.get_run(run_id)
     if run.kind not in kinds:
         raise GenerateError(f"run {run_id} is a '{run.kind}' run; sampling works on {', '.join(kinds)} runs")
-    cfg = schema.from_json(get_kind(run.kind).config, run.config)
+    kind = get_kind(run.kind)
+    cfg = schema.from_json(kind.config, run.config)
     path = checkpoint_path(store, run_id, checkpoint)
     try:
         dev = pick_device(device)
@@ -54,45 +56,8 @@ def load_trained(store: Store, run_id: int, *, checkpoint: str | None = None, we
         state = load(path)
     except RuntimeError as e:  # the file the user pointed at is unusable: bad input, exit 2
         raise GenerateError(str(e)) from None
-    problems = mismatch(run.kind, cfg, state)
+    problems = mismatch(kind.trained, run.kind, cfg, state)
     if problems:
         raise GenerateError(f"checkpoint {path} does not match the run's config ({problems}); "
                             f"pass a checkpoint saved by run {run_id}, or clone the run that saved it")
-    if run.kind in GANS:
-        from ..experiments.gan_train import restore
-    else:
-        from ..experiments.diffusion_train import restore
-    return run, cfg, restore(cfg, state, weights, dev)
-
-
-def mismatch(kind: str, cfg, state: dict) -> str:
-    """'' when the checkpoint holds the network the run's config builds, else what differs:
-    rebuilding with the wrong shapes would only end in a tensor size-mismatch traceback."""
-    from ..experiments.diffusion_train import Conditioning
-
-    gan = kind in GANS
-    stored = state.get("g_args" if gan else "model_args") if isinstance(state, dict) else None
-    if not isinstance(stored, dict):
-        return f"it is not a {'GAN' if gan else 'diffusion'} checkpoint, and this is a {kind} run"
-    cond = Conditioning(state.get("cond_kind", "none"), int(state.get("cond_size", 0)), [])
-    if gan:
-        from ..experiments.gan_train import model_args
-
-        if state.get("family") != cfg.family:
-            return f"family: {cfg.family} in the config, {state.get('family')} in the checkpoint"
-        expected = model_args(cfg, int(stored["channels"]), cond)[0]
-    else:
-        from ..experiments.diffusion_train import model_args
-
-        expected = model_args(cfg, int(stored["in_channels"]), cond)
-    return "; ".join(f"{k}: {_show(v)} in the config, {_show(stored[k])} in the checkpoint"
-                     for k, v in expected.items() if k in stored and _show(v) != _show(stored[k]))
-
-
-def _show(v) -> str:
-    """Lists (JSON) and tuples (config) of the same numbers compare and print alike."""
-    return schema.format_value(tuple(v)) if isinstance(v, (list, tuple)) else schema.format_value(v)
-
-
-def is_gan(trained) -> bool:
-    return hasattr(trained, "generate")
+    return run, cfg, restore(kind.trained, cfg, state, weights, dev)

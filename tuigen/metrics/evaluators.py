@@ -17,9 +17,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..models.classifier import SmallCNN, multilabel_accuracy
+from ..files import atomic_write
+from ..models.classifier import SmallCNN, accuracy, classification_loss, held_out_scores, predict
+from ..models.pixels import to_float
 
 EVALUATOR_VERSION = 1  # bump when the recipe below changes: cached evaluators are rebuilt
 RECIPE = dict(steps=1500, batch_size=128, lr=2e-3, width=32, val_fraction=0.1, seed=0)
@@ -38,18 +39,9 @@ class Evaluator:
     def identity(self) -> str:
         return f"{self.dataset}/size{self.image_size}/ch{self.channels}/v{EVALUATOR_VERSION}"
 
-    @torch.no_grad()
-    def accuracy(self, images_u8: np.ndarray, labels: np.ndarray, batch: int = 512) -> float:
+    def accuracy(self, images_u8: np.ndarray, labels: np.ndarray) -> float:
         """images (N, C, H, W) uint8 at this evaluator's size; labels class indices or multi-hot."""
-        dev = next(self.model.parameters()).device
-        logits = torch.cat([self.model(_to_float(images_u8[i:i + batch], dev)).float().cpu()
-                            for i in range(0, len(images_u8), batch)])
-        y = torch.as_tensor(labels)
-        return multilabel_accuracy(logits, y.float()) if self.multi else (logits.argmax(1) == y).float().mean().item()
-
-
-def _to_float(images_u8: np.ndarray, dev) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(images_u8), device=dev).float().div(127.5).sub(1.0)
+        return accuracy(predict(self.model, np.ascontiguousarray(images_u8)), torch.as_tensor(labels), self.multi)
 
 
 def eval_labels(dataset_info_kind: str, num_classes: int, *, per_class: int = 100, which: str = "test") -> np.ndarray:
@@ -97,6 +89,7 @@ def get_evaluator(dataset: str, image_size: int, channels: int | None = None, *,
 
 
 def _train(model: SmallCNN, data, device, progress) -> float:
+    """The fixed recipe: the `classifier` kind's loss and held-out scores, with a one-cycle lr."""
     train, val = data.split(RECIPE["val_fraction"], RECIPE["seed"])
     multi = data.label_kind == "multi"
     g = torch.Generator().manual_seed(RECIPE["seed"])
@@ -107,22 +100,16 @@ def _train(model: SmallCNN, data, device, progress) -> float:
     model.train()
     for step in range(RECIPE["steps"]):
         idx = torch.randint(len(x), (RECIPE["batch_size"],), generator=g)
-        logits = model(_to_float(x[idx].numpy(), device))
-        target = y[idx].to(device)
-        loss = F.binary_cross_entropy_with_logits(logits, target.float()) if multi else F.cross_entropy(logits, target)
+        loss = classification_loss(model(to_float(x[idx].to(device))), y[idx].to(device), multi)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         if progress:
             progress(step + 1, RECIPE["steps"])
-    model.eval()
-    ev = Evaluator(data.name, data.images.shape[-1], data.images.shape[1], multi, 0.0, model)
-    return ev.accuracy(val.images, val.labels)
+    return held_out_scores(model, torch.as_tensor(val.images), torch.as_tensor(val.labels), multi)["val_acc"]
 
 
 def _save(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        torch.save(state, f)

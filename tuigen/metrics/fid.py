@@ -35,7 +35,7 @@ import hashlib
 import io
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -402,9 +402,6 @@ class FIDResult:
     comparable: bool  # False with fewer than 2048 images on a side: not comparable to 2048+ FIDs
     warning: str | None
     provenance: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def summary(self) -> str:
         """One line for a terminal, e.g. ``FID 12.345  KID 0.01234 +- 0.00056  (5000 vs 5000 images)``."""

@@ -50,7 +50,6 @@ FEATURE_DIM = 2048
 INPUT_SIZE = 299
 N_CONVS = 94
 BN_EPS = 0.001  # the TorchScript's batch_norm eps (and torchvision's BasicConv2d's)
-MAPPING_VERSION = 1  # bump when the mapping or the on-disk weights format changes
 
 
 @dataclass(frozen=True)
@@ -217,11 +216,6 @@ def load_mapped_weights(model: nn.Module) -> nn.Module:
     return model
 
 
-def mapped_state_dict() -> dict[str, torch.Tensor]:
-    """The mapped weights as a state_dict for pytorch-fid's ``InceptionV3([3])``."""
-    return map_torchscript_state(load_torchscript("cpu").state_dict(), build_fid_inception())
-
-
 def mapped_inception(resize_input: bool = True, normalize_input: bool = True,
                      device: str | torch.device = "cpu") -> nn.Module:
     """pytorch-fid's ``InceptionV3`` (FID variant, 2048-d block) carrying the mapped TF weights.
@@ -285,13 +279,6 @@ class InceptionExtractor:
         if self.channels_last:
             return x.contiguous(memory_format=torch.channels_last)
         return x.contiguous()
-
-    def forward_preprocessed(self, x: torch.Tensor) -> torch.Tensor:
-        """float (B, 3, 299, 299), already scaled -> (B, 2048) float32 on self.device."""
-        with self.lock, torch.inference_mode(), _exact_fp32(self.device):
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            return self.model(x)[0].reshape(x.shape[0], FEATURE_DIM)
 
     def features(self, images: np.ndarray, *, channels_first: bool, batch_size: int = 50,
                  scaling: str = DEFAULT_SCALING, progress: Progress | None = None) -> np.ndarray:

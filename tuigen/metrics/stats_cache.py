@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ..files import atomic_write
 
 
 def cache_dir() -> Path:
@@ -44,18 +45,10 @@ def result_file(key_a: str, key_b: str, params: str) -> Path:
 def save_npz(path: Path, **arrays: np.ndarray) -> bool:
     """Atomically write ``arrays`` to ``path``; False (and no file) when the write fails."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    except OSError:
-        return False
-    try:
-        with os.fdopen(fd, "wb") as handle:  # a file object stops np.savez appending ".npz"
+        with atomic_write(path) as handle:  # a file object stops np.savez appending ".npz"
             np.savez(handle, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
         return True
     except OSError:
-        Path(tmp).unlink(missing_ok=True)
         return False
 
 

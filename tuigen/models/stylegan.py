@@ -28,7 +28,6 @@ from torch import nn
 
 from .dcgan import start_size
 
-NOISE_MODES = ("random", "const", "none")
 SQRT2 = math.sqrt(2)
 
 

@@ -10,9 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..experiments import scores
 from ..store import Store
-
-HIGHER_IS_BETTER = {"accuracy": True, "target_acc": True, "val_acc": True, "fid": False, "kid": False}
 
 
 @dataclass
@@ -41,8 +40,10 @@ class Board:
 
 def leaderboard(store: Store, metric: str, *, dataset: str | None = None, kind: str | None = None,
                 provenance_key: str | None = None) -> Board:
-    """Counting and ranking happen in SQL; only the chosen provenance's rows come back."""
-    higher = HIGHER_IS_BETTER.get(metric, False)
+    """Provenances are counted in SQL and only the chosen one's rows come back; each run's
+    entry is then picked in Python."""
+    known = scores().get(metric)
+    higher = known.higher_is_better if known else False
     groups = {key: (n, newest) for key, n, newest in store.score_groups(metric, dataset=dataset, kind=kind)}
     if not groups:
         return Board(metric, higher, {}, None, [], [])

@@ -12,21 +12,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..store import Store
+from ..trained.device import pick_device
 from .recorder import Recorder
 
 KEEP_CHECKPOINTS = 3
-
-
-def pick_device(spec: str = "auto"):
-    import torch
-
-    """'auto' takes the GPU the launcher assigned (CUDA_VISIBLE_DEVICES) if any, else CPU."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(spec)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {spec} was asked for, but no CUDA GPU is visible to this process")
-    return dev
 
 
 class Context(Recorder):
@@ -103,7 +92,7 @@ class TorchContext(Context):
     def save_checkpoint(self, state: dict, step: int | None = None) -> Path:
         """Write state (with RNG states and the step added) atomically as ckpt-<step>.pt;
         keep the newest few."""
-        from . import checkpoint as ckpt
+        from ..trained import checkpoint as ckpt
 
         step = self.step if step is None else step
         self.flush()  # metrics up to this step are in the store before the checkpoint claims them
@@ -132,10 +121,11 @@ class TorchContext(Context):
         Resuming rewinds the run to the checkpoint's step: metric points logged after it
         are dropped, because the steps after it will be run and logged again.
         """
-        from . import checkpoint as ckpt
+        from ..files import clean_temp_files
+        from ..trained import checkpoint as ckpt
 
         if self.checkpoint_dir.exists():
-            ckpt.clean_temp_files(self.checkpoint_dir)
+            clean_temp_files(self.checkpoint_dir)
         path = Path(path) if path else self.latest_checkpoint()
         if path is None:
             return None

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import config as schema
-from ..experiments import get_kind
+from ..experiments import data_parallel_kinds, get_kind
 from ..store import ACTIVE, KILLED, LIVE, QUEUED, RESUMABLE, STARTING, UNKNOWN, Store
 from . import slurm
 from .process import is_alive
@@ -56,11 +56,9 @@ def _check_parallel(kind, executor: str, resources: dict) -> None:
     if gpus > 1 and procs > 1:
         raise ControlError("--gpus and --processes exclude each other: GPU ranks or CPU ranks, not both")
     if max(gpus, procs) > 1 and not kind.data_parallel:
-        from .ddp import capable_kinds
-
         flag = "--gpus" if gpus > 1 else "--processes"
         raise ControlError(f"{flag} {max(gpus, procs)}: kind '{kind.name}' trains on one process; "
-                           f"data-parallel kinds are {capable_kinds()}")
+                           f"data-parallel kinds are {data_parallel_kinds()}")
     if executor == "local" and resources.get("gpus"):
         from .monitor import gpu_count
 

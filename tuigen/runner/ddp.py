@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import config as config_schema
-from ..experiments import KINDS, get_kind
+from ..experiments import data_parallel_kinds, get_kind
+from ..files import write_text
 from ..store import Store
 from .process import tree
 
@@ -109,16 +110,11 @@ def supervise(cfg, ctx) -> None:
     _conclude(ctx, _results(folder, p.processes), proc.returncode)
 
 
-def capable_kinds() -> str:
-    """The kinds that train data-parallel, for messages."""
-    return ", ".join(k.name for k in KINDS.values() if k.data_parallel)
-
-
 def _checked_plan(run) -> Plan:
     p = plan(run)
     if not get_kind(run.kind).data_parallel:
         raise DataParallelError(f"kind '{run.kind}' does not train on several processes; ask for one GPU "
-                                f"(--gpus 1) or use one of: {capable_kinds()}")
+                                f"(--gpus 1) or use one of: {data_parallel_kinds()}")
     if p.backend == "nccl":
         seen = _visible_gpus()
         if seen < p.processes:
@@ -307,10 +303,7 @@ def _train(store: Store, run, stop: threading.Event, stop_file: Path):
 
 
 def _write_result(path: Path, result: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, path)  # the worker never reads half a file
+    write_text(path, json.dumps(result))  # atomically: the worker never reads half a file
 
 
 if __name__ == "__main__":

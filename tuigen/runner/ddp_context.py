@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from ..store import Store
-from . import checkpoint as ckpt
+from ..trained import checkpoint as ckpt
 from .context import TorchContext
 from .recorder import NullRecorder
 

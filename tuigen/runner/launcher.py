@@ -13,9 +13,8 @@ import threading
 from pathlib import Path
 
 from ..store import Store
+from .logs import log_path
 from .process import start_time
-
-LOG_NAME = "output.log"
 
 
 def worker_command(run_id: int, db_url: str) -> list[str]:
@@ -31,7 +30,7 @@ def spawn_worker(store: Store, run_id: int, run_dir: str | Path, *, device: str 
         env["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]  # the worker sees only its GPU
     if threads:
         env["TUIGEN_THREADS"] = str(threads)
-    with open(run_dir / LOG_NAME, "ab") as log:
+    with open(log_path(run_dir), "ab") as log:
         proc = subprocess.Popen(worker_command(run_id, store.url), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, env=env,
                                 close_fds=True)

@@ -11,30 +11,17 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import psutil
 
 from ..store import CRASHED, HOST, LIVE, STARTING, UNKNOWN, Store
 from . import slurm
+from .logs import tail
 from .process import is_alive
 
 LOCAL_EXECUTORS = ("local", "inline")
 SPAWN_GRACE_S = 60.0  # a claimed run whose worker never recorded a pid
-LOG_TAIL_LINES = 20
 HEARTBEAT_TIMEOUT_S = 300.0  # the recorder beats every few seconds; this is minutes of silence
-
-
-def log_tail(run_dir: str | Path, lines: int = LOG_TAIL_LINES) -> str:
-    path = Path(run_dir) / "output.log"
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 16384))
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def why_gone(pid: int) -> str:
@@ -66,8 +53,8 @@ def reconcile(store: Store) -> list[int]:
             continue
         else:
             reason = why_gone(run.pid)
-        tail = log_tail(run.run_dir)
-        error = f"crashed: {reason}" + (f"\n--- last lines of output.log ---\n{tail}" if tail else "")
+        last = tail(run.run_dir)
+        error = f"crashed: {reason}" + (f"\n--- last lines of output.log ---\n{last}" if last else "")
         if store.transition(run.id, CRASHED, when=LIVE, ended_at=now, error=error):
             store.add_event(run.id, f"marked crashed: {reason}", "error")
             crashed.append(run.id)

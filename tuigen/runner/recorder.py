@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..files import write_text
 from ..store import Store
 from ..viz.images import save_png
 from .monitor import ProcessMonitor
@@ -107,9 +108,7 @@ class Recorder:
 
     def log_text(self, key: str, text: str, step: int | None = None) -> Path:
         """Save a text artifact (e.g. the model's architecture summary) as <key>.txt."""
-        path = self.run_dir / f"{_file_name(key)}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path = write_text(self.run_dir / f"{_file_name(key)}.txt", text)
         old = [a.id for a in self.store.artifacts(self.run_id, kind="text", key=key)]
         self.store.remove_artifacts(old)  # one current version per key
         self.store.add_artifact(self.run_id, "text", path, key=key, step=step)
@@ -117,6 +116,11 @@ class Recorder:
 
     def event(self, message: str, level: str = "info") -> None:
         self.store.add_event(self.run_id, message, level)
+
+    def add_score(self, metric: str, value: float, provenance: dict, *, std: float | None = None,
+                  step: int | None = None) -> None:
+        """Store an evaluation of this run (FID during training) with its provenance."""
+        self.store.add_score(self.run_id, metric, value, provenance, std=std, step=step)
 
 
 class NullRecorder(Recorder):
@@ -145,6 +149,9 @@ class NullRecorder(Recorder):
         return None
 
     def event(self, message: str, level: str = "info") -> None:
+        pass
+
+    def add_score(self, metric: str, value: float, provenance: dict, **_) -> None:
         pass
 
 

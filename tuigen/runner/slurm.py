@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..store import COMPLETED, CRASHED, FAILED, KILLED, QUEUED, RUNNING, STARTING, UNKNOWN, Store
-from .launcher import LOG_NAME, worker_command
+from .launcher import worker_command
+from .logs import log_path, tail
 
 SIGNAL_BEFORE_S = 120  # how long before its end (time limit, preemption) a job is told to checkpoint
 SCRIPT_NAME = "slurm.sbatch"
@@ -72,7 +73,7 @@ def require_sbatch() -> None:
 def batch_script(run_id: int, db_url: str, run_dir: str | Path, resources: dict) -> str:
     """The sbatch script: #SBATCH lines from the run's resources, then the worker itself."""
     run_dir = Path(run_dir)
-    opts = [f"--job-name=tuigen-{run_id}", f"--output={run_dir / LOG_NAME}", "--open-mode=append",
+    opts = [f"--job-name=tuigen-{run_id}", f"--output={log_path(run_dir)}", "--open-mode=append",
             "--requeue", f"--signal=B:USR1@{int(resources.get('signal_before', SIGNAL_BEFORE_S))}"]
     if resources.get("partition"):
         opts.append(f"--partition={resources['partition']}")
@@ -249,11 +250,9 @@ def _apply(store: Store, run, job: JobState | None, asked_at: float) -> bool:
         to, why, when = CRASHED, why + " before its worker started", [QUEUED]
     else:
         when = list(WATCHED)
-    from .reaper import log_tail
-
-    tail = log_tail(run.run_dir) if to in (CRASHED, FAILED) else ""
+    last = tail(run.run_dir) if to in (CRASHED, FAILED) else ""
     fields = {"pid": None, "proc_start": None} if to == QUEUED else {
-        "ended_at": time.time(), "error": why + (f"\n--- last lines of output.log ---\n{tail}" if tail else "")}
+        "ended_at": time.time(), "error": why + (f"\n--- last lines of output.log ---\n{last}" if last else "")}
     if not store.transition(run.id, to, when=when, **fields):
         return False
     store.add_event(run.id, f"marked {to}: {why}", "info" if to in (QUEUED, COMPLETED) else "warning")

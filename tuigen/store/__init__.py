@@ -1,9 +1,9 @@
-"""The run store: SQLAlchemy models, engine setup, migrations and queries.
+"""The run store: SQLAlchemy tables, engine setup, migrations and queries.
 
 Never imports textual or torch: every tuigen process (TUI, CLI, worker) uses it.
 """
 from .engine import resolve_url, runs_root
-from .models import (ACTIVE, COMPLETED, CRASHED, FAILED, FINISHED, KILLED, LIVE, QUEUED,
+from .tables import (ACTIVE, COMPLETED, CRASHED, FAILED, FINISHED, KILLED, LIVE, QUEUED,
                      RESUMABLE, RUNNING, STARTING, STATUSES, UNKNOWN)
 from .store import HOST, MetricPoint, RunNotFound, Store, StoreError
 

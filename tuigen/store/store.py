@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import TuigenError
-from . import models as m
+from . import tables as m
 from .engine import WRITE, explain, make_engine, resolve_url, runs_root, serialize, upsert_insert
 from .migrate import upgrade
 
@@ -227,6 +227,24 @@ class Store:
                     best[row[0]] = tuple(row)
         return sorted(best.values(), key=lambda r: -r[5] if higher_is_better else r[5])
 
+    def newest_scores(self, run_ids: Sequence[int]) -> dict[int, dict[str, tuple[float, int | None]]]:
+        """{run_id: {metric: (value, step)}}: each run's score at its newest evaluated checkpoint
+        (the newest evaluation of that step), for listings."""
+        out: dict[int, dict[str, tuple]] = {}
+        if not run_ids:
+            return out
+        t = m.Score.__table__
+        with self.engine.connect() as c:
+            for chunk in range(0, len(run_ids), 5000):
+                ids = list(run_ids[chunk:chunk + 5000])
+                q = select(t.c.run_id, t.c.metric, t.c.value, t.c.step, t.c.id).where(t.c.run_id.in_(ids))
+                for run_id, metric, value, step, sid in c.execute(q):
+                    mine = out.setdefault(run_id, {})
+                    key = (step if step is not None else -1, sid)
+                    if metric not in mine or key > mine[metric][2]:
+                        mine[metric] = (value, step, key)
+        return {r: {k: v[:2] for k, v in d.items()} for r, d in out.items()}
+
     def score_provenance(self, score_id: int) -> dict:
         with self.read() as s:
             return json.loads(s.execute(select(m.Score.provenance).where(m.Score.id == score_id)).scalar() or "{}")
@@ -267,14 +285,6 @@ class Store:
             s.execute(delete(m.Run).where(m.Run.id == run_id))
         if files and run.run_dir and Path(run.run_dir).is_dir():
             shutil.rmtree(run.run_dir, ignore_errors=True)
-
-    def count_live(self, *, host: str | None = None, executor: str = "local") -> int:
-        q = select(func.count()).select_from(m.Run).where(
-            m.Run.status.in_(m.LIVE), m.Run.executor == executor)
-        if host is not None:
-            q = q.where(m.Run.host == host)
-        with self.read() as s:
-            return int(s.scalar(q) or 0)
 
     def claim_queued(self, host: str, slots: int, *, executor: str = "local",
                      devices: Sequence[str] = ()) -> list[m.Run]:

@@ -29,9 +29,9 @@ class TuigenApp(App):
         self.sub_title = _store_label(store.url)
 
     def on_mount(self) -> None:
-        from .screens.runs import RunsScreen
+        from .screens.run_list import RunListScreen
 
-        self.push_screen(RunsScreen())
+        self.push_screen(RunListScreen())
         self.set_timer(MAINTAIN_S, self.maintain)
 
     def maintain(self) -> None:
@@ -58,7 +58,7 @@ class TuigenApp(App):
     def action_help(self) -> None:
         from .screens.help import HelpScreen
 
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.BINDINGS))
 
     def action_leaderboard(self) -> None:
         from .screens.leaderboard import LeaderboardScreen
@@ -76,9 +76,9 @@ class TuigenApp(App):
         self.push_screen(NewRunScreen(kind=kind))
 
     def action_open_run(self, run_id: int) -> None:
-        from .screens.run import RunScreen
+        from .screens.run_detail import RunDetailScreen
 
-        self.push_screen(RunScreen(run_id))
+        self.push_screen(RunDetailScreen(run_id))
 
     # -- command palette: every action of the app and of the current screen ----------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -110,9 +110,3 @@ def _store_label(url: str) -> str:
         rel = os.path.relpath(u.database)
         return rel if not rel.startswith("..") else u.database
     return u.render_as_string(hide_password=True)
-
-
-def run_tui(db: str | None = None) -> int:
-    store = Store(db)
-    TuigenApp(store).run()
-    return 0

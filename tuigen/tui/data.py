@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..experiments import KINDS
+from ..reports.run_score import run_score
+from ..runner.logs import log_path, read_from
 from ..store import ACTIVE, Store
 
 FULL_SYNC_EVERY = 10
@@ -74,8 +76,9 @@ class RunsPoller:
             runs = self.store.run_rows(ids=sorted(i for i in changed if i in statuses)) if changed else []
         else:
             runs = self.store.run_rows(after_id=self.max_id, ids=sorted(self.active))
-        summaries = self.store.summary_rows([r.id for r in runs])
-        rows = [_row(r, summaries.get(r.id, {})) for r in runs]
+        ids = [r.id for r in runs]
+        summaries, scores = self.store.summary_rows(ids), self.store.newest_scores(ids)
+        rows = [_row(r, summaries.get(r.id, {}), scores.get(r.id, {})) for r in runs]
         for i in gone:
             self.known.pop(i, None)
             self.active.discard(i)
@@ -86,16 +89,10 @@ class RunsPoller:
         return RunsSnapshot(rows, gone, partial=first)
 
 
-def _row(run, summary: dict) -> RunRow:
+def _row(run, summary: dict, scores: dict) -> RunRow:
     kind = KINDS.get(run.kind)
     metric = summary.get(kind.progress_metric if kind else "loss") or summary.get("loss")
-    label, score = "", None
-    if kind:
-        for sc in kind.scores:
-            if sc.key in summary:
-                s = summary[sc.key]
-                label, score = sc.label or sc.key, (s.max if sc.higher_is_better else s.min)
-                break
+    label, score = run_score(run.kind, scores, summary) or ("", None)
     where = " ".join(x for x in (run.host, run.device) if x) or run.executor
     return RunRow(run.id, run.name, run.kind, run.dataset, run.status, run.step or 0, run.total_steps,
                   metric.last if metric else None, label, score, run.started_at, run.ended_at, where, run.tags,
@@ -116,28 +113,16 @@ class RunDetail:
     model_summary: str
 
 
-def run_detail(store: Store, run_id: int, after_id: int, log_offset: int, since: float) -> RunDetail:
+def run_detail(store: Store, run_id: int, after_id: int, log_offset: int | None, since: float) -> RunDetail:
+    """What the run screen shows that is new since its last poll (log_offset None: the first)."""
     run = store.get_run(run_id)
     points = store.metrics(run_id, after_id=after_id)
     arts = store.artifacts(run_id)
     summary = next((Path(a.path) for a in arts if a.kind == "text" and a.key == "model_summary"), None)
-    log_text, offset = read_log(Path(run.run_dir) / "output.log", log_offset)
+    log_text, offset = read_from(log_path(run.run_dir), log_offset)
     return RunDetail(run, json.loads(run.config or "{}"), points, points[-1].id if points else after_id,
                      store.events(run_id), arts, store.system_samples(run_id, since=since), log_text, offset,
                      summary.read_text() if summary and summary.is_file() else "")
-
-
-def read_log(path: Path, offset: int, max_bytes: int = 65536) -> tuple[str, int]:
-    """New text of a log since `offset` (the last 64 KiB at most on the first read)."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            start = max(offset, size - max_bytes) if offset == 0 else offset
-            f.seek(start)
-            data = f.read(size - start)
-        return data.decode("utf-8", "replace"), size
-    except OSError:
-        return "", offset
 
 
 def metric_group(key: str) -> str:

@@ -4,12 +4,13 @@ images) into PNG files. Torch is never imported here: tensors are read by duck t
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from ..files import atomic_write
 
 
 def _as_numpy(img: Any) -> np.ndarray:
@@ -60,9 +61,8 @@ def save_png(img: Any, path: str | Path, nrow: int | None = None) -> Path:
     a = image_grid(img, nrow=nrow)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    Image.fromarray(a).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        Image.fromarray(a).save(f, format="PNG")
     return path
 
 

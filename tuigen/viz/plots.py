@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..files import atomic_write
+
 MARKERS = ("o", "x", "^", "s", "+", "D")
 
 
@@ -51,9 +53,8 @@ def scatter_plot(xy: np.ndarray, groups: Sequence[int], names: Sequence[str], pa
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
-    tmp.replace(path)
+    with atomic_write(path) as f:
+        fig.savefig(f, dpi=dpi, format="png", bbox_inches="tight")
     return path
 
 

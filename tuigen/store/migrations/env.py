@@ -1,7 +1,7 @@
 """Alembic environment: always run on the connection tuigen hands over (see migrate.py)."""
 from alembic import context
 
-from tuigen.store.models import Base
+from tuigen.store.tables import Base
 
 conn = context.config.attributes.get("connection")
 if conn is None:

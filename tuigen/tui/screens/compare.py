@@ -16,7 +16,7 @@ from textual_plotext import PlotextPlot
 from ...reports.leaderboard import varying_params
 from ..delivery import deliver
 from ..widgets.picture import picture_class
-from .run import thin
+from .run_detail import thin
 
 
 class CompareScreen(Screen):

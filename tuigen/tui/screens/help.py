@@ -24,19 +24,25 @@ def _section(title: str, bindings) -> str:
 
 
 class HelpScreen(ModalScreen):
+    """`app_bindings` are the app's own keys (passed in: this screen never imports the app)."""
+
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
+    def __init__(self, app_bindings) -> None:
+        super().__init__()
+        self.app_bindings = list(app_bindings)
+
     def compose(self) -> ComposeResult:
-        from ..app import TuigenApp
         from .compare import CompareScreen
         from .leaderboard import LeaderboardScreen
         from .new_run import NewRunScreen
-        from .run import RunScreen
-        from .runs import RunsScreen
+        from .run_detail import RunDetailScreen
+        from .run_list import RunListScreen
         from .system import SystemScreen
 
-        text = INTRO + "".join(_section(t, c.BINDINGS) for t, c in (
-            ("Everywhere", TuigenApp), ("Runs", RunsScreen), ("Run", RunScreen), ("Leaderboard", LeaderboardScreen),
-            ("Compare", CompareScreen), ("New run", NewRunScreen), ("System", SystemScreen)))
+        sections = [("Everywhere", self.app_bindings)] + [(title, screen.BINDINGS) for title, screen in (
+            ("Runs", RunListScreen), ("Run", RunDetailScreen), ("Leaderboard", LeaderboardScreen),
+            ("Compare", CompareScreen), ("New run", NewRunScreen), ("System", SystemScreen))]
+        text = INTRO + "".join(_section(title, bindings) for title, bindings in sections)
         with VerticalScroll(id="help-box"):
             yield Markdown(text, id="help-body")

@@ -11,10 +11,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
+from ...experiments import scores
 from ...reports.leaderboard import Board, _diff, _fmt, leaderboard
 from ..delivery import deliver
-
-METRICS = ["fid", "kid", "accuracy", "val_acc", "target_acc"]
 
 
 class LeaderboardScreen(Screen):
@@ -31,7 +30,7 @@ class LeaderboardScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="artifact-bar"):
-            yield Select([(m, m) for m in METRICS], value="fid", id="metric", allow_blank=False)
+            yield Select([(s.title, s.key) for s in scores().values()], value="fid", id="metric", allow_blank=False)
             yield Select([], prompt="all datasets", id="dataset")
         yield Static("", id="board-provenance")
         yield DataTable(id="board", cursor_type="row", zebra_stripes=True)

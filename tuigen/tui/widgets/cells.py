@@ -5,14 +5,15 @@ from rich.text import Text
 
 from ...display import STATUS_STYLE, duration, elapsed, number
 
-__all__ = ["STATUS_STYLE", "duration", "elapsed", "number", "progress", "status"]
+__all__ = ["STATUS_STYLE", "duration", "elapsed", "number", "progress_bar", "status"]
 
 
 def status(s: str) -> Text:
     return Text(s, style=STATUS_STYLE.get(s, ""))
 
 
-def progress(step: int, total: int | None, rate: float | None, width: int = 10) -> Text:
+def progress_bar(step: int, total: int | None, rate: float | None, width: int = 10) -> Text:
+    """A bar of `width` cells, step/total and the ETA at `rate` steps/s."""
     if not total:
         return Text(str(step or "-"))
     frac = min(1.0, step / total)

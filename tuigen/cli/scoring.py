@@ -64,12 +64,13 @@ def add_parsers(sub) -> None:
 
 
 def cmd_board(store: Store, args) -> int:
-    from ..reports.leaderboard import HIGHER_IS_BETTER, format_board, leaderboard
+    from ..experiments import scores
+    from ..reports.leaderboard import format_board, leaderboard
 
     board = leaderboard(store, args.metric, dataset=args.dataset, kind=args.kind, provenance_key=args.provenance)
-    if board.provenance_key is None and args.metric not in HIGHER_IS_BETTER:  # likely a typo, not an empty board
+    if board.provenance_key is None and args.metric not in scores():  # likely a typo, not an empty board
         raise ValueError(f"--metric {args.metric}: no scores by that name; expected one of "
-                         f"{', '.join(sorted(HIGHER_IS_BETTER))} or another recorded score")
+                         f"{', '.join(sorted(scores()))} or another recorded score")
     if args.json:
         print(json.dumps({"metric": board.metric, "higher_is_better": board.higher_is_better,
                           "provenance": board.provenance, "provenance_key": board.provenance_key,
@@ -81,7 +82,7 @@ def cmd_board(store: Store, args) -> int:
 
 
 def cmd_accuracy(store: Store, args) -> int:
-    from ..generate.evaluate import SamplerSettings, accuracy_of_run
+    from ..generate.scoring import SamplerSettings, accuracy_of_run
     from ..generate.loading import DIFFUSION, load_trained
 
     settings = SamplerSettings(args.sampler, None if args.sampler == "ddpm" else args.steps, 0.0, args.guidance,
@@ -105,7 +106,7 @@ def cmd_accuracy(store: Store, args) -> int:
 
 
 def cmd_fid(store: Store, args) -> int:
-    from ..generate.evaluate import SamplerSettings, fid_of_folders, fid_of_run
+    from ..generate.scoring import SamplerSettings, fid_of_folders, fid_of_run
 
     targets = args.targets
     if len(targets) == 1 and targets[0].isdigit():

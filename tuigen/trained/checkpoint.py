@@ -1,12 +1,11 @@
-"""Checkpoints that survive a crash mid-write and load without running pickled code.
+"""Checkpoint files: checkpoints that survive a crash mid-write and load without running pickled code.
 
-Written to a temp file in the same folder, fsynced, then os.replace'd over the target, so a
-reader sees the old file or the new one, never half of one. Loaded with weights_only=True:
+Written with files.atomic_write (temp file, fsync, os.replace), so a reader sees the old file
+or the new one, never half of one. Loaded with weights_only=True:
 everything we save is tensors, numbers, strings, lists, tuples and dicts.
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import TuigenError
+from ..files import atomic_write
 
 
 class CheckpointError(TuigenError, RuntimeError):
@@ -23,34 +23,12 @@ class CheckpointError(TuigenError, RuntimeError):
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
+        with atomic_write(path, durable=True) as f:
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as e:  # e.g. a full disk: say which checkpoint; the previous one is untouched
         raise CheckpointError(f"could not write checkpoint {path}: {e.strerror or e}") from e
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
     return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load(path: str | Path, map_location: Any = "cpu") -> Any:
@@ -60,15 +38,6 @@ def load(path: str | Path, map_location: Any = "cpu") -> Any:
         reason = str(e).split(". ")[0]  # torch appends a paragraph of advice
         raise CheckpointError(f"checkpoint {path} could not be loaded ({type(e).__name__}: {reason}); "
                               "it is damaged or not a tuigen checkpoint") from e
-
-
-def clean_temp_files(folder: str | Path) -> int:
-    """Remove temp files left by a process killed mid-write."""
-    n = 0
-    for p in Path(folder).glob(".*.tmp-*"):
-        p.unlink(missing_ok=True)
-        n += 1
-    return n
 
 
 def capture_rng() -> dict:

@@ -15,12 +15,12 @@ from ..widgets import cells
 
 POLL_S = 0.5
 COLUMNS = [("sel", " "), ("id", "id"), ("name", "name"), ("kind", "kind"), ("dataset", "dataset"),
-           ("status", "status"), ("progress", "progress"), ("loss", "loss"), ("best", "best"),
+           ("status", "status"), ("progress", "progress"), ("loss", "loss"), ("score", "score"),
            ("time", "time"), ("where", "where")]
 SORTABLE = [key for key, _ in COLUMNS if key != "sel"]
 
 
-class RunsScreen(Screen):
+class RunListScreen(Screen):
     AUTO_FOCUS = "#runs"
     BINDINGS = [
         Binding("enter", "open", "Open"),
@@ -99,9 +99,9 @@ class RunsScreen(Screen):
         rate = self.rates.get(row.id, (0, 0, 0.0))[2]
         return {"sel": "●" if row.id in self.selected else " ", "id": str(row.id), "name": row.name,
                 "kind": row.kind, "dataset": row.dataset or "-", "status": cells.status(row.status),
-                "progress": cells.progress(row.step, row.total, rate),
+                "progress": cells.progress_bar(row.step, row.total, rate),
                 "loss": cells.number(row.loss),
-                "best": f"{row.score_label} {cells.number(row.score)}" if row.score is not None else "-",
+                "score": f"{row.score_label} {cells.number(row.score)}" if row.score is not None else "-",
                 "time": cells.elapsed(row.started_at, row.ended_at), "where": row.where}
 
     def _visible(self, row: RunRow) -> bool:
@@ -139,7 +139,7 @@ class RunsScreen(Screen):
         r = self.rows[run_id]
         return {"id": r.id, "name": r.name, "kind": r.kind, "dataset": r.dataset, "status": r.status,
                 "progress": (r.step / r.total) if r.total else r.step, "loss": r.loss if r.loss is not None else float("inf"),
-                "best": r.score if r.score is not None else float("inf"),
+                "score": r.score if r.score is not None else float("inf"),
                 "time": (r.ended_at or time.time()) - (r.started_at or time.time()), "where": r.where}[self.sort_key]
 
     def _sort(self) -> None:
@@ -216,9 +216,9 @@ class RunsScreen(Screen):
     def action_open(self) -> None:
         cur = self.current_id()
         if cur is not None:
-            from .run import RunScreen
+            from .run_detail import RunDetailScreen
 
-            self.app.push_screen(RunScreen(cur))
+            self.app.push_screen(RunDetailScreen(cur))
 
     def action_new_run(self) -> None:
         self.app.action_new_run()

@@ -1,30 +1,18 @@
 """Scoring a trained run: FID / KID against its dataset, and evaluator accuracy for
-conditional runs. Each score is stored with its provenance (store.add_score)."""
+conditional runs. Each score is stored with its provenance (trained/provenance.py)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
 from ..store import Store
+from ..trained.conditioning import balanced_labels
+from ..trained.provenance import (SamplerSettings, accuracy_provenance, fid_provenance, fid_scores,
+                                  reference_identity, sampler_provenance)
+from ..trained.sampling import sample
 from .loading import load_trained
-from .sampling import sample
-
-
-@dataclass
-class SamplerSettings:
-    sampler: str = "ddim"
-    steps: int | None = 50
-    eta: float = 0.0
-    guidance: float = 0.0
-    batch: int = 64
-    seed: int = 0
-
-    def provenance(self, timesteps: int) -> dict:
-        return {"sampler": self.sampler, "steps": self.steps if self.sampler == "ddim" else timesteps,
-                "eta": self.eta if self.sampler == "ddim" else 1.0, "guidance": self.guidance}
 
 
 def _channels_first(images_nhwc: np.ndarray) -> np.ndarray:
@@ -41,25 +29,15 @@ def accuracy_of_run(store: Store, run_id: int, *, settings: SamplerSettings, per
     if trained.cond.kind == "none":
         raise ValueError(f"run {run_id} is unconditional; accuracy needs a conditional run (cond-ddpm)")
     labels = eval_labels(trained.cond.kind, trained.cond.size, per_class=per_class, which=which)
-    evaluator = get_evaluator(run.dataset, trained.image_shape[1], trained.image_shape[0],
-                              device=next(trained.model.parameters()).device)
+    evaluator = get_evaluator(run.dataset, trained.image_shape[1], trained.image_shape[0], device=trained.device)
     images = sample(trained, len(labels), batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
                     eta=settings.eta, labels=torch.as_tensor(labels), guidance=settings.guidance,
                     seed=settings.seed, progress=on_sample)
     acc = evaluator.accuracy(_channels_first(images), labels)
-    provenance = {"n": len(labels), "labels": labels_identity(trained.cond.kind, per_class, which),
-                  "evaluator": evaluator.identity, "evaluator_held_out_accuracy": round(evaluator.held_out_accuracy, 4),
-                  "weights": weights, **settings.provenance(trained.diffusion.T)}
+    provenance = accuracy_provenance(len(labels), labels_identity(trained.cond.kind, per_class, which), evaluator,
+                                     weights, sampler_provenance(trained, settings))
     store.add_score(run_id, "accuracy", acc, provenance, step=trained.step)
     return acc, provenance
-
-
-def reference_identity(dataset: str, images) -> str:
-    """A stable name for a dataset's images in the FID stats cache and in score provenance."""
-    from ..data.cache import DATA_VERSION
-
-    n, c, size, _ = images.shape
-    return f"dataset:{dataset}/size{size}/ch{c}/n{n}/data-v{DATA_VERSION}"
 
 
 def reference_images(dataset: str, size: int, channels: int):
@@ -78,41 +56,22 @@ def _fid_progress(bar, bar_factory):
     return fid_bar.set
 
 
-def comparable_provenance(result, reference: str, sampler: dict, weights: str) -> dict:
-    """What must match for two FIDs to be ranked together (not the checkpoint step)."""
-    p = result.provenance
-    return {"n": result.n_a, "reference": reference, "reference_n": result.n_b, "extractor": p["extractor"],
-            "input_scaling": p["input_scaling"], "fid_method": p["fid_method"],
-            "kid": f"{p['kid']['subsets']}x{p['kid']['subset_size']}", "weights": weights, **sampler}
-
-
 def fid_of_run(store: Store, run_id: int, *, n: int, settings: SamplerSettings, checkpoint: str | None = None,
                weights: str = "ema", device: str = "auto", bar=None, bar_factory=None):
     """Sample n images from a run, compare with its dataset, store FID and KID with provenance."""
     from ..metrics import compare
 
     run, cfg, trained = load_trained(store, run_id, checkpoint=checkpoint, weights=weights, device=device)
-    gan = hasattr(trained, "generate")
-    evals = 1 if gan else len(trained.diffusion.timesteps_for(settings.sampler, settings.steps))
+    evals = 1 if trained.is_gan else len(trained.diffusion.timesteps_for(settings.sampler, settings.steps))
     tick = bar_factory(bar, f"sampling {n} from run {run_id}", evals * -(-n // settings.batch)) if bar else None
-    labels = None
-    if trained.cond.kind == "class":  # conditional runs: every class equally often
-        labels = torch.arange(trained.cond.size).repeat(-(-n // trained.cond.size))[:n]
-    elif trained.cond.kind == "multi":
-        from ..data import shapes_test_labels
-
-        table = torch.from_numpy(shapes_test_labels("test"))
-        labels = table[torch.arange(n) % len(table)]
     images = sample(trained, n, batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
-                    eta=settings.eta, labels=labels, guidance=settings.guidance, seed=settings.seed, progress=tick)
+                    eta=settings.eta, labels=balanced_labels(trained.cond, n), guidance=settings.guidance,
+                    seed=settings.seed, progress=tick)
     ref, ref_identity = reference_images(run.dataset, trained.image_shape[1], trained.image_shape[0])
     result = compare(images, ref, identity_b=ref_identity, device=device, progress=_fid_progress(bar, bar_factory))
-    sampler = {"sampler": "gan"} if gan else settings.provenance(trained.diffusion.T)
-    if gan:
-        sampler["guidance"] = 0.0
-    prov = comparable_provenance(result, ref_identity, sampler, trained.weights)
-    store.add_score(run_id, "fid", result.fid, prov, step=trained.step)
-    store.add_score(run_id, "kid", result.kid_mean, prov, std=result.kid_std, step=trained.step)
+    prov = fid_provenance(result, ref_identity, sampler_provenance(trained, settings), trained.weights)
+    for metric, value, std in fid_scores(result):
+        store.add_score(run_id, metric, value, prov, std=std, step=trained.step)
     return result
 
 

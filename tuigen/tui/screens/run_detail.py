@@ -48,7 +48,7 @@ def thin(xs: list, ys: list, limit: int = MAX_PLOT_POINTS) -> tuple[list, list]:
     return [xs[i] for i in idx], [ys[i] for i in idx]
 
 
-class RunScreen(Screen):
+class RunDetailScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("m", "toggle_smoothing", "Smooth"),
@@ -69,7 +69,7 @@ class RunScreen(Screen):
         self.plots: dict[str, PlotextPlot] = {}
         self.dirty: set[str] = set()
         self.last_point_id = 0
-        self.log_offset = 0
+        self.log_offset: int | None = None  # None: the log's tail has not been read yet
         self.sys_since = 0.0
         self.cpu_hist: list[float] = []
         self.rss_hist: list[float] = []

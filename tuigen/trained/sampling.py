@@ -1,4 +1,4 @@
-"""Drawing images from a trained diffusion model, in batches."""
+"""Drawing images from a trained model (diffusion or GAN), in batches, and saving sample sets."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,7 +59,7 @@ def sample(trained, n: int, *, batch: int = 64, sampler: str = "ddim", steps: in
            progress: Callable[[int], None] | None = None) -> np.ndarray:
     """n images as uint8 (N, H, W, C). `progress(k)` is told of each network evaluation step.
     GAN runs ignore the sampler settings; `truncation_psi` is for style-based GANs."""
-    if hasattr(trained, "generate"):  # a GAN: one forward pass per batch
+    if trained.is_gan:  # one forward pass per batch
         out = []
         for start in range(0, n, batch):
             m = min(batch, n - start)
@@ -68,7 +68,7 @@ def sample(trained, n: int, *, batch: int = 64, sampler: str = "ddim", steps: in
             if progress:
                 progress(1)
         return np.concatenate(out)
-    dev = next(trained.model.parameters()).device
+    dev = trained.device
     gen = torch.Generator().manual_seed(seed)
     out = []
     for start in range(0, n, batch):
