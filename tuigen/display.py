@@ -25,3 +25,54 @@ def elapsed(started: float | None, ended: float | None) -> str:
 
 def number(v: float | None) -> str:
     return "-" if v is None else f"{v:.4g}"
+
+
+# -- user text, shown literally -------------------------------------------------------------
+# Names, tags, commands, config values, log lines and file names can hold anything a user (or
+# another user of a shared store) typed. They are shown as text: never parsed as markup (callers
+# hand them to Rich/Textual as Text/Content, or print with markup off), and with control
+# characters made visible, so an escape sequence (a colour change, an OSC 52 clipboard write, a
+# cursor move) never reaches the terminal raw. C0 controls become their Unicode control pictures
+# (ESC -> U+241B), DEL -> U+2421, C1 controls and other invisible format characters -> <U+XXXX>.
+_PICTURES = {c: chr(0x2400 + c) for c in range(0x20)} | {0x7F: "\u2421"}
+
+
+def safe_text(text: object, *, keep_newlines: bool = False) -> str:
+    """`text` with every control character replaced by a visible placeholder.
+    `keep_newlines` leaves line breaks (and tabs) alone: for logs and error texts shown as blocks."""
+    s = str(text)
+    if s.isprintable() and "\x1b" not in s:
+        return s
+    out = []
+    for ch in s:
+        o = ord(ch)
+        if keep_newlines and ch in "\n\t":
+            out.append(ch)
+        elif o in _PICTURES:
+            out.append(_PICTURES[o])
+        elif 0x80 <= o < 0xA0 or (not ch.isprintable() and ch != " "):
+            out.append(f"<U+{o:04X}>")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+# -- --json ----------------------------------------------------------------------------------
+def finite_or_none(value):
+    """JSON has no NaN or infinity: `--json` prints them as null (a loss of inf, an empty score)."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def strict_json(value, **kw) -> str:
+    """Strict JSON (RFC 8259) for `--json`: non-finite numbers become null, never NaN/Infinity."""
+    import json
+
+    return json.dumps(finite_or_none(value), allow_nan=False, default=str, **kw)
