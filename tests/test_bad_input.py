@@ -162,6 +162,16 @@ CASES = [
     ("run ddpm", "run ddpm --partition debug", USAGE, ["--partition needs --executor slurm"]),
     ("run ddpm", "run ddpm --time 00:10:00", USAGE, ["--time needs --executor slurm"]),
     ("run exec", "run exec", USAGE, ["--command", "a command is required"]),
+    # issue 11: configuration that cannot work is refused at the command
+    ("ls", "--db :memory: ls", USAGE, ["--db", "in-memory SQLite store cannot work", "a file"]),
+    ("ls", "--db sqlite:// ls", USAGE, ["--db", "in-memory SQLite store cannot work"]),
+    ("run classifier", "run classifier --train_num_steps 1e19", USAGE,
+     ["--train_num_steps must be <= 2147483647", "what the store can hold"]),
+    ("run ddpm", "run ddpm --lr inf", USAGE, ["--lr must be"]),
+    ("run ddpm", "run ddpm --executor slurm --time 12h", USAGE, ["--time '12h'", "Slurm's formats", "HH:MM:SS"]),
+    ("run ddpm", "run ddpm --executor slurm --partition 'gpu;rm'", USAGE, ["--partition 'gpu;rm'", "a partition name"]),
+    ("run ddpm", "run ddpm --executor slurm --sbatch-arg=mem=16G", USAGE, ["--sbatch-arg 'mem=16G'", "one sbatch option"]),
+    ("resume", "resume 999", USAGE, ["no run with id 999"]),
     ("run exec", "run exec --command true --cwd {dir}/nope", USAGE, ["--cwd", "is not a folder"]),
 ]
 
@@ -326,3 +336,82 @@ def test_a_mismatched_checkpoint_exits_cleanly_from_the_real_command(world):
         f"tuigen: error: checkpoint {world['ddpm_ckpt']} does not match the run's config (image_size: 16 in the "
         f"config, 8 in the checkpoint; channels: 16 in the config, 8 in the checkpoint); pass a checkpoint saved "
         f"by run {world['edited']}, or clone the run that saved it"]
+
+
+# -- issue 11: hostile text, odd output lines, environment values -------------------------------
+@pytest.mark.parametrize("flag, value", [("--partition", "gpu\n#SBATCH --uid=0"), ("--time", "1:00:00\nrm -rf ~"),
+                                         ("--sbatch-arg", "--mem=1G\necho pwned")])
+def test_a_newline_never_reaches_an_sbatch_script(cli, store, flag, value):
+    """Found: a newline in --partition/--time/--sbatch-arg made the rest a shell command in slurm.sbatch."""
+    code, _, err = cli("run", "exec", "--command", "true", "--executor", "slurm", f"{flag}={value}")
+    assert code == USAGE and flag in err and "\\n" not in err and "\u240a" in err, err  # the newline, made visible
+    assert len(err.strip().splitlines()) == 1
+    assert store.list_runs() == []  # nothing queued
+
+
+@pytest.mark.parametrize("name, value, needle", [
+    ("TUIGEN_BUSY_TIMEOUT", "inf", "TUIGEN_BUSY_TIMEOUT must be a number of seconds from 0 to 86400, got 'inf'"),
+    ("TUIGEN_BUSY_TIMEOUT", "abc", "TUIGEN_BUSY_TIMEOUT must be a number of seconds"),
+    ("TUIGEN_SLOTS", "-1", "TUIGEN_SLOTS must be a whole number"),
+    ("TUIGEN_HEARTBEAT_TIMEOUT", "nan", "TUIGEN_HEARTBEAT_TIMEOUT must be a number of seconds"),
+    ("TUIGEN_THREADS", "two", "TUIGEN_THREADS must be a whole number"),
+])
+def test_environment_values_that_cannot_work_are_refused(cli, store, monkeypatch, name, value, needle):
+    monkeypatch.setenv(name, value)
+    code, out, err = cli("exec", "--", "true")
+    assert code == USAGE and needle in err and "Traceback" not in err
+    monkeypatch.delenv(name)
+    assert store.list_runs() == []
+
+
+HOSTILE = ["[/]", "[bold]x[/bold", "\x1b]52;c;aGFja2Vk\x07copied", "two\nlines\x1b[2J"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_names_and_commands_are_shown_as_text(cli, store, name):
+    """Found: `exec --name '[/]'` made ls and show die with MarkupError; an OSC 52 sequence in a
+    name reached the terminal raw (anyone naming a run in a shared store could set your clipboard)."""
+    code, out, err = cli("exec", "--name", name, "--json", "--", "echo", "[/bold]", "\x1b[31m")
+    assert code == 0, err
+    run_id = json.loads(out)["id"]
+    wait_for(lambda: store.get_run(run_id).status == "completed", what="the run")
+    for args in (("ls",), ("show", str(run_id)), ("ui", "--once")):
+        code, out, err = cli(*args)
+        assert code == 0 and "Traceback" not in err, (args, err)
+        assert "\x1b" not in out and "\x07" not in out, (args, out)  # no escape reaches the terminal
+    code, out, _ = cli("show", str(run_id))
+    assert "[/bold]" in out  # shown literally, not eaten as markup
+    if "\x1b" in name:
+        assert "\u241b" in out  # ESC made visible as its control picture
+    code, out, _ = cli("ls", "--json")
+    assert json.loads(out)[0]["name"] == name  # JSON keeps the exact text
+
+
+ODD = ("import sys\n"
+       "print('step=1 loss=1.0')\n"
+       "print('step=nan loss=2.0')\n"
+       "print('step=1e19 loss=3.0')\n"
+       "print('step=2 loss=inf')\n"
+       "print('step=3 loss=0.5')\n")
+
+
+def test_odd_output_lines_never_fail_a_run(cli, store):
+    """Found: step=nan failed the run; step=1e19 blocked every later point; loss=inf made --json
+    print Infinity, which is not JSON."""
+    code, out, err = cli("exec", "--json", "--", sys.executable, "-c", ODD)
+    assert code == 0, err
+    run_id = json.loads(out)["id"]
+    run = wait_for(lambda: (r := store.get_run(run_id)).status in ("completed", "failed") and r, what="the run")
+    assert run.status == "completed", run.error
+    assert [(p.step, p.value) for p in store.metrics(run_id, "loss")] == [(1, 1.0), (2, float("inf")), (3, 0.5)]
+    warnings = [e.message for e in store.events(run_id) if e.level == "warning"]
+    assert len(warnings) == 1 and "step" in warnings[0] and "skipped" in warnings[0]
+    assert "step=nan loss=2.0" in (Path(run.run_dir) / "output.log").read_text()  # the line stays in the log
+    for args in (("ls", "--json"), ("show", str(run_id), "--json"), ("export", str(run_id), "--format", "json")):
+        code, out, err = cli(*args)
+        assert code == 0, err
+        text = out.strip()
+        assert "Infinity" not in text and "NaN" not in text
+        json.loads(text, parse_constant=lambda c: pytest.fail(f"{args}: {c} is not JSON"))
+    code, out, _ = cli("export", str(run_id), "--format", "json")
+    assert [p["value"] for p in json.loads(out)["points"]] == [1.0, None, 0.5]  # inf is null

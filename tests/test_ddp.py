@@ -102,7 +102,7 @@ def test_a_forced_kill_leaves_no_rank_behind(store):
     run_id = launch(store, "classifier", {"dataset": "digits", "train_num_steps": 100000}, resources=TWO)
     wait_for(lambda: store.get_run(run_id).step >= 2, timeout=90, what="the first steps")
     ours = [p for p in psutil.process_iter(["cmdline"])
-            if "tuigen.runner.ddp" in (p.info["cmdline"] or []) and store.url in (p.info["cmdline"] or [])]
+            if "tuigen.runner.ddp" in (p.info["cmdline"] or []) and str(run_id) in (p.info["cmdline"] or [])]
     assert len(ours) == 3  # torchrun and two ranks, each rank in a session of its own
     try:
         stop(store, run_id, force=True)  # SIGKILL to the worker's process group: the ranks are not in it

@@ -568,3 +568,79 @@ def test_a_store_locked_past_the_busy_timeout_is_a_clear_error(cli, store, tmp_p
                        "than the busy timeout (0.3 s); retry when it is done, or raise TUIGEN_BUSY_TIMEOUT\n")
         assert store.get_run(run.id).status == "completed"  # reads still work, nothing changed
     assert cli("rm", "--yes", str(run.id))[0] == 0  # the lock is gone: the same command now works
+
+
+# -- a busy store never stops training (issue 11) -----------------------------------------
+@contextmanager
+def store_locked(db: Path, seconds: float):
+    """Another process's write transaction held on `db` for `seconds` (like a sqlite3 shell
+    in BEGIN IMMEDIATE, or a backup), released when the block ends or the time is up."""
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sqlite3, sys, time\n"
+                               "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                               "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True)\n"
+                               "time.sleep(float(sys.argv[2])); c.execute('COMMIT')\n", str(db), str(seconds)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    try:
+        yield holder
+    finally:
+        holder.wait(timeout=seconds + 30)
+
+
+BUSY = 2.0  # TUIGEN_BUSY_TIMEOUT in these tests; each lock is held for 3x as long
+
+
+def test_a_lock_held_mid_run_delays_the_writes_and_loses_nothing(cli, store, tmp_path, monkeypatch):
+    """Found: with TUIGEN_BUSY_TIMEOUT=2, a BEGIN IMMEDIATE held for 6 s mid-run failed the run."""
+    monkeypatch.setenv("TUIGEN_BUSY_TIMEOUT", str(BUSY))
+    code, out, err = cli(*exec_argv(120, 0.05, "--json"))
+    assert code == 0, err
+    run_id = json.loads(out)["id"]
+    wait_for(lambda: store.get_run(run_id).step >= 10, what="the first points")
+    with store_locked(tmp_path / "runs.db", 3 * BUSY):
+        time.sleep(3 * BUSY)
+    run = wait_status(store, run_id, ["completed", "failed", "crashed"], timeout=120)
+    assert run.status == "completed", run.error
+    assert [p.step for p in store.metrics(run_id, "loss")] == list(range(1, 121))  # every point arrived
+    busy = [e.message for e in store.events(run_id) if "store was busy" in e.message]
+    assert len(busy) == 1 and "training went on" in busy[0]
+
+
+def test_a_lock_held_at_launch_delays_the_start_and_the_run_still_runs(store, tmp_path, monkeypatch):
+    """Found: held at launch, the worker died on its first transition: crashed without starting."""
+    from tuigen.runner.launcher import worker_command, worker_env
+
+    monkeypatch.setenv("TUIGEN_BUSY_TIMEOUT", str(BUSY))
+    run = store.create_run("exec", {"command": f"{sys.executable} -c \"print('step=1 loss=0.5')\"", "cwd": ""},
+                           status="starting")
+    with store_locked(tmp_path / "runs.db", 3 * BUSY):
+        worker = subprocess.Popen(worker_command(run.id), env=worker_env(store), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        time.sleep(3 * BUSY)
+        assert worker.poll() is None and store.get_run(run.id).status == "starting"  # waiting, not dead
+    out, _ = worker.communicate(timeout=120)
+    assert worker.returncode == 0, out
+    assert "the store is busy; retrying" in out
+    done = store.get_run(run.id)
+    assert done.status == "completed" and done.attempt == 1, done.error
+    assert [p.value for p in store.metrics(run.id, "loss")] == [0.5]
+
+
+# -- memory bounded by what is shown (issue 11) ---------------------------------------------
+def test_logs_tail_reads_from_the_end_of_a_big_log(store, tmp_path):
+    """Found: `tuigen logs RUN -n 1` on a 300 MB log took 1.9 GB: the whole file was read.
+    (bench/memory_bounds.py measures the 300 MB case; 60 MB here keeps the suite quick.)"""
+    run = store.create_run("exec", {}, status="completed")
+    line = b"step=1 loss=0.5 some ordinary progress output of a long training run\n"
+    with open(Path(run.run_dir) / "output.log", "wb") as f:
+        for _ in range(60 * 2 ** 20 // (len(line) << 12)):
+            f.write(line * (1 << 12))
+        f.write(b"the last line\n")
+    probe = ("import resource, subprocess, sys\n"
+             "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, repr(done.stdout))\n")
+    out = subprocess.run([sys.executable, "-c", probe, *tuigen_cmd("logs", str(run.id), "-n", "1")],
+                         capture_output=True, text=True, timeout=120).stdout.split(maxsplit=1)
+    assert out[1].strip() == repr("the last line\n")
+    assert int(out[0]) < 100, f"peak RSS {out[0]} MiB for one line of a 60 MB log"

@@ -294,3 +294,21 @@ def test_recorded_values_nan_and_non_numbers(store):
     assert [(p.key, p.step, p.value) for p in store.metrics(rid)] == [("loss", 2, 1.0), ("acc", 2, 0.5), ("loss", 3, 0.25)]
     warnings = [e.message for e in store.events(rid) if e.level == "warning"]
     assert warnings == ["metric 'loss' was NaN (first at step 1); NaN points are not stored"]
+
+
+def test_a_run_failing_on_the_users_input_stores_one_line(cli, store, tmp_path):
+    """A failure caused by what the user asked for is a one-line error on the run; the traceback
+    goes to the log only (issue 11). Here: cond-ddpm on a folder without class subfolders."""
+    from PIL import Image
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(4):
+        Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(flat / f"{i}.png")
+    code, out, err = cli("run", "cond-ddpm", "--dataset", f"folder:{flat}", "--image_size", "8", "--dim_mults", "1",
+                         "--channels", "8", "--train_num_steps", "2", "--json")
+    assert code == 0, err
+    run = wait_status(store, json.loads(out)["id"], ["failed", "completed"])
+    assert run.status == "failed"
+    assert run.error == f"--dataset folder:{flat} has no labels; cond-ddpm needs class or multi-hot labels"
+    assert "Traceback" in Path(run.run_dir, "output.log").read_text()

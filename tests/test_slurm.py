@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,7 @@ from tuigen.runner import reaper, slurm
 from tuigen.runner.launcher import worker_command
 from tuigen.runner.recorder import Recorder
 from tuigen.runner.scheduler import schedule
-from tuigen.store import HOST, RUNNING, UNKNOWN
+from tuigen.store import COMPLETED, HOST, RUNNING, UNKNOWN, Store
 
 SCRIPT = ROOT / "scripts" / "services" / "slurm.sh"
 # Signalled as soon as its first points reach the store (within a second), a run of 300 steps
@@ -75,7 +76,8 @@ def test_submit_records_the_job_and_completes(slurm_cluster, cli, store):
     assert "#SBATCH --time=00:05:00" in open(store.get_run(rid).run_dir + "/slurm.sbatch").read()
     wait_status(store, rid, RUNNING, timeout=60)
     # Slurm starting the same worker a second time: refused by the worker's conditional transition.
-    second = subprocess.run(worker_command(rid, store.url), capture_output=True, text=True, timeout=60)
+    second = subprocess.run(worker_command(rid), capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "TUIGEN_DB": store.url})
     assert second.returncode == 0 and f"run {rid} is running; nothing to do" in second.stdout
     done = wait_status(store, rid, "completed", timeout=60)
     assert done.external_id == run["external_id"] and done.error is None and len(store.list_runs()) == 1
@@ -182,3 +184,21 @@ def test_executor_flags_are_checked(cli, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch anywhere
     code, _, err = cli("run", "exec", "--command", "true", "--executor", "slurm")
     assert code == 2 and "--executor slurm needs sbatch on PATH" in err
+
+
+def test_a_runs_folder_with_a_space_and_a_percent_sign(slurm_cluster, cli, tmp_path, monkeypatch):
+    """Found: --output went into slurm.sbatch unquoted: a runs folder with a space or % broke it.
+    And the script holds no store URL: the worker reads it from a file only its owner can read."""
+    runs = tmp_path / "my runs 100%"
+    monkeypatch.setenv("TUIGEN_RUNS_DIR", str(runs))
+    store = Store()
+    run = submit(cli, "run", "exec", "--command", ticker(4, 0.05))
+    done = wait_status(store, run["id"], [COMPLETED, "failed", "crashed"], timeout=90)
+    assert done.status == COMPLETED, done.error
+    folder = Path(done.run_dir)
+    assert folder.parent == runs and "loss=" in (folder / "output.log").read_text()
+    script = (folder / "slurm.sbatch").read_text()
+    assert f'#SBATCH --output="{str(runs).replace("%", "%%")}/' in script  # quoted, % doubled as sbatch wants
+    assert store.url not in script and "sqlite" not in script
+    secret = folder / ".store-url"
+    assert secret.read_text() == store.url and oct(secret.stat().st_mode & 0o777) == "0o600"

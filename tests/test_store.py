@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 from sqlalchemy import text
 
-from tuigen.store import Store
+from tuigen.store import HOST, Store
 from tuigen.store.migrate import SCHEMA_HEAD, alembic_config
 
 
@@ -130,7 +130,7 @@ def test_many_processes_opening_a_new_store_at_once(db_url):
 def _claim(args) -> list[int]:
     url, slots = args
     s = Store(url)
-    got = [r.id for r in s.claim_queued("host-a", slots)]
+    got = [r.id for r in s.claim_queued(HOST, slots)]  # runs are claimed on the host that launched them
     s.close()
     return got
 
@@ -141,7 +141,7 @@ def test_concurrent_claims_never_overfill_slots(store):
         claimed = [i for got in pool.map(_claim, [(store.url, 3)] * 5) for i in got]
     assert sorted(claimed) == ids[:3]  # exactly the 3 oldest, each once
     live = store.list_runs(status=["starting", "running"])
-    assert len(live) == 3 and {r.host for r in live} == {"host-a"}
+    assert len(live) == 3 and {r.host for r in live} == {HOST}
 
 
 def test_sweep_limit_holds_back_its_runs(store):
@@ -149,7 +149,7 @@ def test_sweep_limit_holds_back_its_runs(store):
     a = store.create_run("classifier", {}, sweep_id=sweep)
     store.create_run("classifier", {}, sweep_id=sweep)
     c = store.create_run("classifier", {})
-    assert [r.id for r in store.claim_queued("h", 5)] == [a.id, c.id]
+    assert [r.id for r in store.claim_queued(HOST, 5)] == [a.id, c.id]
 
 
 def test_url_resolution(tmp_path, monkeypatch):
@@ -200,17 +200,17 @@ def test_runs_asking_for_several_gpus_get_as_many_distinct_devices(store):
     two = store.create_run("ddpm", {}, resources={"gpus": 2})
     big = store.create_run("ddpm", {}, resources={"gpus": 2})  # must wait: one GPU left
     one = store.create_run("ddpm", {})
-    claimed = store.claim_queued("gpu-host", 3, devices=devices)
+    claimed = store.claim_queued(HOST, 3, devices=devices)
     assert [(r.id, r.device) for r in claimed] == [(two.id, "cuda:0,1")]  # oldest first, not overtaken
     store.transition(two.id, "completed", when=["starting"])
-    claimed = store.claim_queued("gpu-host", 3, devices=devices)
+    claimed = store.claim_queued(HOST, 3, devices=devices)
     assert [(r.id, r.device) for r in claimed] == [(big.id, "cuda:0,1"), (one.id, "cuda:2")]
-    assert store.claim_queued("gpu-host", 3, devices=devices) == []  # all three GPUs busy
+    assert store.claim_queued(HOST, 3, devices=devices) == []  # all three GPUs busy
 
 
 def test_cpu_runs_of_several_processes_take_as_many_slots(store):
     pair = store.create_run("classifier", {}, resources={"processes": 2})
     single = store.create_run("classifier", {})
-    assert [r.id for r in store.claim_queued("cpu-host", 2)] == [pair.id]
+    assert [r.id for r in store.claim_queued(HOST, 2)] == [pair.id]
     store.transition(pair.id, "completed", when=["starting"])
-    assert [r.id for r in store.claim_queued("cpu-host", 2)] == [single.id]
+    assert [r.id for r in store.claim_queued(HOST, 2)] == [single.id]

@@ -11,13 +11,32 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 
-class ConfigError(ValueError):
+from .errors import InputError
+
+
+class ConfigError(InputError):
     """A config value is invalid; the message names the flag and what was expected."""
+
+
+MAX_INT = 2 ** 31 - 1  # the largest integer the store's columns hold (32-bit on PostgreSQL): steps, sizes
+
+
+def whole_number(value: Any) -> int | None:
+    """`value` as an int when it is a whole, finite number within +-MAX_INT, else None
+    (a step of nan or 1e19 in a script's output is skipped, not stored)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(f) or f != int(f) or not -MAX_INT <= f <= MAX_INT:
+        return None
+    return int(f)
 
 
 def knob(
@@ -168,6 +187,10 @@ def check_value(k: Knob, v: Any) -> None:
         return
     values = v if isinstance(v, tuple) else (v,)
     for x in values:
+        if isinstance(x, int) and not isinstance(x, bool) and abs(x) > MAX_INT:
+            raise ConfigError(f"{k.flag} must be <= {MAX_INT} (what the store can hold), got {_fmt(v)}")
+        if isinstance(x, float) and not math.isfinite(x):
+            raise ConfigError(f"{k.flag} must be a finite number, got {_fmt(v)}")
         for op, bound, ok in (("> ", k.gt, lambda a, b: a > b), (">= ", k.ge, lambda a, b: a >= b),
                               ("< ", k.lt, lambda a, b: a < b), ("<= ", k.le, lambda a, b: a <= b)):
             if bound is not None and not ok(x, bound):

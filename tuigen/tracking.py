@@ -9,6 +9,10 @@
 
 Crash-safe: an exception that ends the script marks the run failed (with its traceback);
 a script killed outright is found dead by the reaper and marked crashed.
+
+Launched by tuigen (`tuigen exec -- python train.py`, a Slurm job, a sweep), `init` records into
+the run that launched it (TUIGEN_RUN_ID in the environment, as W&B's agent does), so one piece
+of work is one run; that run's worker keeps owning its status.
 """
 from __future__ import annotations
 
@@ -27,13 +31,16 @@ from .store import COMPLETED, FAILED, HOST, KILLED, RUNNING, STARTING, Store
 
 
 class Run:
-    """A run recorded by the script that executes it (executor 'inline')."""
+    """A run recorded by the script that executes it (executor 'inline'), or attached to the run
+    that launched the script (`attached`: the launching worker records how it ends)."""
 
-    def __init__(self, store: Store, run_id: int, run_dir: str):
+    def __init__(self, store: Store, run_id: int, run_dir: str, *, attempt: int | None = None,
+                 attached: bool = False):
         self.id = run_id
         self._store = store
-        self._rec = Recorder(store, run_id, run_dir)
+        self._rec = Recorder(store, run_id, run_dir, attempt=attempt)
         self._rec.start()
+        self._attached = attached
         self._finished = False
         self._lock = threading.Lock()
         self._auto_step = 0
@@ -47,9 +54,10 @@ class Run:
         if step is None:
             step, self._auto_step = self._auto_step, self._auto_step + 1
         else:
-            self._auto_step = int(step) + 1
-        self._rec.step = max(self._rec.step, int(step))
-        self._rec.log(metrics, step)
+            self._auto_step = step + 1 if isinstance(step, int) else self._auto_step
+        if isinstance(step, int):
+            self._rec.step = max(self._rec.step, step)
+        self._rec.log(metrics, step)  # a step that is not a whole number in range: skipped, with a warning
 
     def log_image(self, key: str, image: Any, step: int | None = None, **kw: Any) -> str:
         return str(self._rec.log_image(key, image, self._rec.step if step is None else step, **kw))
@@ -67,6 +75,10 @@ class Run:
                 return
             self._finished = True
         self._rec.close()
+        if self._attached:  # the worker that launched the script records the run's end
+            if error:
+                self._store.add_event(self.id, f"the script ended with an error:\n{error}", "error")
+            return
         self._store.transition(self.id, status, when=[RUNNING], ended_at=time.time(), error=error)
 
     def __enter__(self) -> "Run":
@@ -87,9 +99,12 @@ _active: list[Run] = []
 def init(project: str = "", name: str = "", config: Mapping[str, Any] | None = None, *,
          db: str | None = None, tags: tuple[str, ...] | list[str] = (), kind: str = "script",
          dataset: str = "") -> Run:
-    """Start recording a run in the store (`db`, TUIGEN_DB or ./runs.db)."""
-    store = Store(db)
+    """Start recording a run in the store (`db`, TUIGEN_DB or ./runs.db); inside a run tuigen
+    launched (TUIGEN_RUN_ID set, no `db` given), record into that run instead."""
     cfg = dict(config or {})
+    if os.environ.get("TUIGEN_RUN_ID") and db is None:
+        return _attach(int(os.environ["TUIGEN_RUN_ID"]), cfg, name=name, project=project, tags=tags)
+    store = Store(db)
     rec = store.create_run(kind, json.dumps(cfg, default=str), name=name, project=project, tags=tags,
                            dataset=dataset or str(cfg.get("dataset", "")), executor="inline",
                            status=STARTING, command=" ".join(sys.argv))
@@ -100,6 +115,25 @@ def init(project: str = "", name: str = "", config: Mapping[str, Any] | None = N
     run = Run(store, rec.id, rec.run_dir)
     _active.append(run)
     return run
+
+
+def _attach(run_id: int, cfg: dict, *, name: str, project: str, tags) -> Run:
+    from .experiments.exec_command import ATTACHED
+
+    store = Store()
+    run = store.get_run(run_id)
+    folder = store.check_folder(run)
+    (folder / ATTACHED).touch()  # the launching exec stops reading metrics from the output
+    attempt = int(os.environ.get("TUIGEN_RUN_ATTEMPT") or 0) or None
+    stored = json.loads(run.config or "{}")
+    fields = {"config": json.dumps({**stored, "script_config": cfg}, default=str)} if cfg else {}
+    fields.update({k: v for k, v in (("name", name), ("project", project), ("tags", ",".join(tags))) if v})
+    if fields:
+        store.update_run(run_id, **fields)
+    store.add_event(run_id, f"tuigen.init in pid {os.getpid()} records into this run")
+    attached = Run(store, run_id, str(folder), attempt=attempt, attached=True)
+    _active.append(attached)
+    return attached
 
 
 def _finish_at_exit() -> None:

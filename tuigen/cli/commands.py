@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .. import config as schema
 from ..experiments import KINDS, get_kind
@@ -21,7 +22,8 @@ from ..runner.logs import follow, log_path, tail, tail_lines
 from ..runner.reaper import reconcile
 from ..runner.scheduler import maintain
 from ..store import ACTIVE, QUEUED, Store
-from .format import STATUS_STYLE, number, run_dict, run_time, step_text
+from ..display import safe_text, strict_json
+from .format import literal, number, run_dict, run_time, status_text, step_text
 from . import generate, scoring
 from .errors import UsageError
 
@@ -59,11 +61,12 @@ def _open(args) -> Store:
 def _report_new(store: Store, run_id: int, args, verb: str = "started") -> int:
     run = store.get_run(run_id)
     if getattr(args, "json", False):
-        print(json.dumps(run_dict(run)))
+        print(strict_json(run_dict(run)))
     else:
         where = (f"Slurm job {run.external_id}" if run.executor == "slurm" else
                  "waiting for a free slot" if run.status == QUEUED else f"pid {run.pid or '?'}")
-        out.print(f"run [bold]{run_id}[/] {verb} ({run.kind}, {where}); log: {log_path(run.run_dir)}")
+        out.print(Text.assemble("run ", (str(run_id), "bold"), f" {verb} ({run.kind}, ", literal(where),
+                                "); log: ", literal(log_path(run.run_dir))))
     if getattr(args, "follow", False):
         from .follow import follow
 
@@ -117,7 +120,7 @@ def cmd_clone(store: Store, args) -> int:
 
 
 def cmd_resume(store: Store, args) -> int:
-    control.resume(store, args.run_id)
+    control.resume(store, args.run_id, force=args.force)
     return _report_new(store, args.run_id, args, verb="resumed")
 
 
@@ -140,7 +143,7 @@ def cmd_demo(store: Store, args) -> int:
         for values in kind.demo:
             ids.append(launch(store, kind.name, dict(values), name=f"demo-{kind.name}-{len(ids) + 1}", tags=["demo"]))
     if args.json:
-        print(json.dumps(ids))
+        print(strict_json(ids))
     else:
         out.print(f"started {len(ids)} demo runs ({', '.join(map(str, ids))}); runs beyond the free slots wait "
                   "in the queue and start on their own. Watch them: tuigen")
@@ -149,7 +152,7 @@ def cmd_demo(store: Store, args) -> int:
 
 def cmd_kill(store: Store, args) -> int:
     for run_id in args.run_ids:
-        out.print(control.stop(store, run_id, force=args.force))
+        out.print(literal(control.stop(store, run_id, force=args.force)))
     if args.wait:
         _wait_stopped(store, args.run_ids, args.wait)
     return 0
@@ -177,7 +180,9 @@ def cmd_rm(store: Store, args) -> int:
             out.print("nothing deleted")
             return 1
     for r in runs:
-        control.delete(store, r.id, force=True)
+        message = control.delete(store, r.id, force=True)
+        if "; kept" in message:  # a folder that is not the run's own is never deleted
+            print(f"tuigen: warning: {safe_text(message.split('; ', 1)[1])}", file=sys.stderr)
     out.print(f"deleted {len(runs)} run(s)")
     return 0
 
@@ -196,9 +201,9 @@ def _runs_table(store: Store, runs) -> Table:
         s = summaries.get(r.id, {})
         metric = s.get(kind.progress_metric if kind else "loss")
         score = run_score(r.kind, scores.get(r.id, {}), s)
-        t.add_row(str(r.id), r.name, r.kind, r.dataset or "-", f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
+        t.add_row(str(r.id), literal(r.name), r.kind, literal(r.dataset or "-"), status_text(r.status),
                   step_text(r), number(metric.last) if metric else "-",
-                  f"{score[0]} {number(score[1])}" if score else "", run_time(r), r.device or "-")
+                  f"{score[0]} {number(score[1])}" if score else "", run_time(r), literal(r.device or "-"))
     return t
 
 
@@ -207,7 +212,7 @@ def cmd_ls(store: Store, args) -> int:
                            limit=args.limit or None)
     if args.json:
         sums = store.summary([r.id for r in runs])
-        print(json.dumps([run_dict(r, sums[r.id]) for r in runs], default=str))
+        print(strict_json([run_dict(r, sums[r.id]) for r in runs]))
     elif not runs:
         out.print("no runs yet: start one with `tuigen run KIND` or `tuigen demo`")
     else:
@@ -223,44 +228,47 @@ def cmd_show(store: Store, args) -> int:
         d = run_dict(run, summary)
         d["artifacts"] = [{"kind": a.kind, "key": a.key, "step": a.step, "path": a.path} for a in arts]
         d["events"] = [{"time": e.time, "level": e.level, "message": e.message} for e in events]
-        print(json.dumps(d, default=str))
+        print(strict_json(d))
         return 0
-    out.print(f"[bold]run {run.id}[/] {run.name}  [{STATUS_STYLE.get(run.status, '')}]{run.status}[/]  "
-              f"{run.kind} on {run.dataset or '-'}  step {step_text(run)}  {run_time(run)}")
-    out.print(f"host {run.host or '-'}  pid {run.pid or '-'}  device {run.device or '-'}  dir {run.run_dir}")
-    if run.parent_id:
-        out.print(f"from run {run.parent_id}")
+    out.print(Text.assemble((f"run {run.id} ", "bold"), literal(run.name), "  ", status_text(run.status),
+                            f"  {run.kind} on ", literal(run.dataset or "-"), f"  step {step_text(run)}  {run_time(run)}"))
+    out.print(Text.assemble(f"host {run.host or '-'}  pid {run.pid or '-'}  device {run.device or '-'}  dir ",
+                            literal(run.run_dir)))
+    out.print(literal(f"launched by {run.launched_by or '-'} on {run.launched_on or '-'}, attempt {run.attempt}"
+                      + (f", from run {run.parent_id}" if run.parent_id else "")))
+    if run.command:
+        out.print(Text.assemble("command ", literal(run.command)))
     cfg = Table("option", "value", box=None, header_style="bold", title="config", title_justify="left")
     for k, v in json.loads(run.config or "{}").items():
-        cfg.add_row(k, schema.format_value(tuple(v) if isinstance(v, list) else v))
+        cfg.add_row(literal(k), literal(schema.format_value(tuple(v) if isinstance(v, list) else v)))
     out.print(cfg)
     if summary:
         mt = Table("metric", "last", "step", "min", "max", "points", box=None, header_style="bold",
                    title="metrics", title_justify="left")
         for k, s in sorted(summary.items()):
-            mt.add_row(k, number(s.last), str(s.last_step), number(s.min), number(s.max), str(s.count))
+            mt.add_row(literal(k), number(s.last), str(s.last_step), number(s.min), number(s.max), str(s.count))
         out.print(mt)
     for a in arts:
         if a.kind == "text" and a.key == "model_summary" and Path(a.path).is_file():
-            out.print("[bold]model[/]")
-            out.print(Path(a.path).read_text().rstrip(), markup=False)
+            out.print(Text("model", style="bold"))
+            out.print(literal(Path(a.path).read_text().rstrip(), block=True))
     if arts:
-        out.print("[bold]artifacts[/]")
+        out.print(Text("artifacts", style="bold"))
         for a in arts[-15:]:
             problem = _image_problem(a.path) if a.kind == "image" else None
-            out.print(f"  {a.kind:<10} {a.key:<16} step {a.step if a.step is not None else '-':<8} {a.path}"
-                      + (f"  ({problem})" if problem else ""), markup=False)
+            out.print(literal(f"  {a.kind:<10} {a.key:<16} step {a.step if a.step is not None else '-':<8} {a.path}"
+                              + (f"  ({problem})" if problem else "")))
     if events:
-        out.print("[bold]events[/]")
+        out.print(Text("events", style="bold"))
         for e in events[-10:]:
-            out.print(f"  {time.strftime('%H:%M:%S', time.localtime(e.time))} {e.level:<7} {e.message}", markup=False)
+            out.print(literal(f"  {time.strftime('%H:%M:%S', time.localtime(e.time))} {e.level:<7} {e.message}"))
     if run.error:
-        out.print("[bold red]error[/]")
-        out.print(run.error.rstrip(), markup=False)
-    last = tail(run.run_dir, 8)
+        out.print(Text("error", style="bold red"))
+        out.print(literal(run.error.rstrip(), block=True))
+    last = tail(run.run_dir, 8) if not store.folder_problem(run) else ""
     if last:
-        out.print("[bold]output.log (last lines)[/]")
-        out.print(last, markup=False)
+        out.print(Text("output.log (last lines)", style="bold"))
+        out.print(literal(last, block=True))
     return 0
 
 
@@ -272,17 +280,20 @@ def _image_problem(path: str) -> str | None:
 
 def cmd_logs(store: Store, args) -> int:
     run = store.get_run(args.run_id)
-    path = log_path(run.run_dir)
+    folder = store.check_folder(run)
+    path = log_path(folder)
     if not path.exists():
-        out.print(f"run {run.id} has no output yet ({path})")
+        out.print(Text.assemble(f"run {run.id} has no output yet (", literal(path), ")"))
         return 0
+    # At a terminal the log is shown as text (escape sequences made visible); piped, it is copied as is.
+    show = (lambda t: t) if args.raw or not sys.stdout.isatty() else (lambda t: safe_text(t, keep_newlines=True))
     lines = tail_lines(path, args.lines)
-    sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
+    sys.stdout.write(show("\n".join(lines)) + ("\n" if lines else ""))
     if not args.follow:
         return 0
     try:
         for text in follow(path, lambda: store.get_run(run.id).status in ACTIVE):
-            sys.stdout.write(text)
+            sys.stdout.write(show(text))
             sys.stdout.flush()
     except KeyboardInterrupt:
         pass
@@ -290,28 +301,35 @@ def cmd_logs(store: Store, args) -> int:
 
 
 def cmd_export(store: Store, args) -> int:
+    """Streams the points (memory bounded by one batch, whatever the run's size). JSON: non-finite
+    values are null."""
     run = store.get_run(args.run_id)
-    points = store.metrics(run.id)
     try:
         dest = open(args.output, "w", newline="") if args.output else sys.stdout
     except OSError as e:
         raise UsageError(f"-o {args.output}: cannot write a file there ({e.strerror}); "
                          "expected a file path in an existing folder") from None
+    n = 0
     try:
         if args.format == "csv":
             w = csv.writer(dest)
             w.writerow(["run_id", "key", "step", "value", "wall_time"])
-            w.writerows([run.id, p.key, p.step, repr(p.value), f"{p.wall_time:.3f}"] for p in points)
+            for p in store.iter_metrics(run.id):
+                w.writerow([run.id, p.key, p.step, repr(p.value), f"{p.wall_time:.3f}"])
+                n += 1
         else:
-            d = run_dict(run, store.summary(run.id))
-            d["points"] = [{"key": p.key, "step": p.step, "value": p.value, "wall_time": p.wall_time} for p in points]
-            json.dump(d, dest, default=str)
-            dest.write("\n")
+            head = strict_json(run_dict(run, store.summary(run.id)))
+            dest.write(head[:-1] + ', "points": [')
+            for p in store.iter_metrics(run.id):
+                dest.write((", " if n else "") + strict_json({"key": p.key, "step": p.step, "value": p.value,
+                                                              "wall_time": p.wall_time}))
+                n += 1
+            dest.write("]}\n")
     finally:
         if args.output:
             dest.close()
     if args.output:
-        print(f"wrote {len(points)} points of run {run.id} to {args.output}", file=sys.stderr)
+        print(f"wrote {n} points of run {run.id} to {args.output}", file=sys.stderr)
     return 0
 
 

@@ -4,9 +4,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..display import STATUS_STYLE, elapsed, number
+from rich.text import Text
 
-__all__ = ["STATUS_STYLE", "number", "run_dict", "run_time", "step_text"]
+from ..display import STATUS_STYLE, elapsed, number, safe_text
+
+__all__ = ["STATUS_STYLE", "literal", "number", "run_dict", "run_time", "status_text", "step_text"]
+
+
+def literal(value: Any, style: str = "", *, block: bool = False) -> Text:
+    """User text for a Rich table or print: never parsed as markup, control characters visible
+    (`block` keeps line breaks, for logs and tracebacks)."""
+    return Text(safe_text("" if value is None else value, keep_newlines=block), style=style)
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
 
 
 def run_time(run) -> str:
@@ -23,7 +35,8 @@ def run_dict(run, summary: dict | None = None) -> dict[str, Any]:
     d = {c: getattr(run, c) for c in ("id", "name", "kind", "project", "dataset", "status", "tags",
                                      "created_at", "started_at", "ended_at", "heartbeat_at", "host", "pid",
                                      "executor", "external_id", "device", "step", "total_steps", "error", "run_dir",
-                                     "parent_id", "sweep_id", "command")}
+                                     "parent_id", "sweep_id", "command", "uuid", "attempt", "launched_by",
+                                     "launched_on")}
     d["tags"] = [t for t in run.tags.split(",") if t]
     d["config"] = json.loads(run.config or "{}")
     d["resources"] = json.loads(run.resources or "{}")

@@ -7,15 +7,12 @@ import sys
 from typing import Sequence
 
 from .. import config as schema
-from ..config import ConfigError
-from ..data.catalog import DatasetError
-from ..errors import TuigenError
-from ..runner.control import ControlError
+from .. import settings
+from ..errors import InputError, TuigenError
 from ..experiments import KINDS
 from ..store import STATUSES, RunNotFound
 from . import generate, scoring
 from .argtypes import bounded
-from .errors import UsageError
 
 EPILOG = """examples:
   tuigen demo                                 start small real runs of every kind
@@ -96,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("run_id", type=int)
     logs.add_argument("-n", "--lines", type=bounded(int, 0), default=40, help="last N lines (0 = all)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing while the run is active")
+    logs.add_argument("--raw", action="store_true",
+                      help="copy the log as is (the default when piped); at a terminal escape sequences are shown, "
+                           "not run")
 
     kill = sub.add_parser("kill", help="stop runs (SIGTERM: the run checkpoints, then exits)")
     kill.add_argument("run_ids", type=int, nargs="+")
@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="continue a killed/crashed/failed run from its latest checkpoint")
     resume.add_argument("run_id", type=int)
     resume.add_argument("--follow", "-f", action="store_true")
+    resume.add_argument("--force", action="store_true",
+                        help="resume an unknown run although its last worker may still be alive")
 
     clone = sub.add_parser("clone", help="start a new run from a run's config, with changes",
                            description="Start a new run from RUN_ID's config; any option of its kind "
@@ -154,12 +156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.allow_network_sqlite:
         os.environ[ALLOW_ENV] = "1"  # the environment, so workers started from here inherit it
     try:
+        settings.check_environment()  # a bad TUIGEN_* value stops the command before it acts
         return commands.dispatch(args, parser)
-    except (ConfigError, DatasetError, RunNotFound, UsageError, ControlError, NetworkFilesystemError) as e:
-        print(f"tuigen: error: {e}", file=sys.stderr)
+    except (InputError, RunNotFound, NetworkFilesystemError) as e:
+        _error(e)
         return 2
     except TuigenError as e:  # a damaged, locked or full store or file: its message names it
-        print(f"tuigen: error: {e}", file=sys.stderr)
+        _error(e)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -170,6 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if isinstance(e, (SQLAlchemyError, OSError)):
             message = isinstance(e, SQLAlchemyError) and explain(resolve_url(args.db), e)
-            print(f"tuigen: error: {message or f'{type(e).__name__}: {e}'}".splitlines()[0], file=sys.stderr)
+            _error(message or f"{type(e).__name__}: {e}")
             return 1
         raise
+
+
+def _error(e: object) -> None:
+    """One line on stderr; what it quotes of the user's input is shown literally."""
+    from ..display import safe_text
+
+    lines = str(e).strip().splitlines() or [""]
+    print(f"tuigen: error: {safe_text(lines[0])}", file=sys.stderr)

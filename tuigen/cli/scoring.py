@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
+from ..display import strict_json
 from ..experiments import KINDS
 from ..store import Store
 from .argtypes import bounded, device
@@ -72,7 +72,7 @@ def cmd_board(store: Store, args) -> int:
         raise ValueError(f"--metric {args.metric}: no scores by that name; expected one of "
                          f"{', '.join(sorted(scores()))} or another recorded score")
     if args.json:
-        print(json.dumps({"metric": board.metric, "higher_is_better": board.higher_is_better,
+        print(strict_json({"metric": board.metric, "higher_is_better": board.higher_is_better,
                           "provenance": board.provenance, "provenance_key": board.provenance_key,
                           "columns": board.columns, "rows": [vars(r) for r in board.rows],
                           "not_ranked": [{"provenance_key": k, "runs": n, "provenance": p} for k, n, p in board.others]}))
@@ -98,7 +98,7 @@ def cmd_accuracy(store: Store, args) -> int:
                                     which=args.labels, checkpoint=args.checkpoint, weights=args.weights,
                                     device=args.device, on_sample=tick)
     if args.json:
-        print(json.dumps({"accuracy": acc, "provenance": prov}))
+        print(strict_json({"accuracy": acc, "provenance": prov}))
     else:
         print(f"accuracy {acc:.4f} on {prov['n']} samples ({prov['labels']}, guidance w={args.guidance:g}, "
               f"evaluator held-out accuracy {prov['evaluator_held_out_accuracy']}); {time.perf_counter() - t0:.0f}s")
@@ -126,8 +126,8 @@ def cmd_fid(store: Store, args) -> int:
     if result.warning:
         out.print(f"[yellow]warning:[/] {result.warning}")
     if args.json:
-        print(json.dumps({"fid": result.fid, "kid_mean": result.kid_mean, "kid_std": result.kid_std,
-                          "comparable": result.comparable, "provenance": result.provenance}, default=str))
+        print(strict_json({"fid": result.fid, "kid_mean": result.kid_mean, "kid_std": result.kid_std,
+                          "comparable": result.comparable, "provenance": result.provenance}))
     else:
         print(f"FID {result.fid:.4f}  KID {result.kid_mean:.5f} ± {result.kid_std:.5f}  "
               f"(N = {result.n_a} vs {result.n_b})")
@@ -138,5 +138,5 @@ def cmd_dann_table(store: Store, args) -> int:
     from ..reports.dann_table import dann_table, dann_table_dict, format_dann_table
 
     columns, rows = dann_table(store, stat=args.stat, tag=args.tag, project=args.project)
-    print(json.dumps(dann_table_dict(columns, rows)) if args.json else format_dann_table(columns, rows, with_ids=args.with_ids))
+    print(strict_json(dann_table_dict(columns, rows)) if args.json else format_dann_table(columns, rows, with_ids=args.with_ids))
     return 0

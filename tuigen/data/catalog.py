@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..errors import InputError
+
 FOLDER_PREFIX = "folder:"
 
 
@@ -25,7 +27,7 @@ class DatasetInfo:
     native_size: int  # native side length in pixels
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset spec or its data is unusable; the message names the dataset/path."""
 
 

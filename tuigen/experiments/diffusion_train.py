@@ -6,6 +6,7 @@ import time
 
 import torch
 
+from ..config import ConfigError
 from ..models.ema import EMA
 from ..models.summary import format_summary, summarize
 from ..models.unet import UNet
@@ -37,7 +38,7 @@ def train(cfg, ctx) -> None:
     conditional = hasattr(cfg, "p_uncond")
     cond = Conditioning.of_dataset(data, conditional)
     if conditional and cond.kind == "none":
-        raise ValueError(f"--dataset {cfg.dataset} has no labels; cond-ddpm needs class or multi-hot labels")
+        raise ConfigError(f"--dataset {cfg.dataset} has no labels; cond-ddpm needs class or multi-hot labels")
     images = to_device(data.images, dev)
     labels = to_device(data.labels, dev) if conditional else None
     args = model_args(cfg, data.images.shape[1], cond)

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..settings import threads
 from ..store import Store
 from ..trained.device import pick_device
 from .recorder import Recorder
@@ -22,8 +23,8 @@ class Context(Recorder):
     rank, world_size = 0, 1  # one process; runner/ddp.py's contexts train data-parallel
 
     def __init__(self, store: Store, run_id: int, run_dir: str | Path, cfg: Any, *,
-                 gpu_hint: int | None = None, stop: threading.Event | None = None):
-        super().__init__(store, run_id, run_dir, gpu_hint=gpu_hint)
+                 gpu_hint: int | None = None, stop: threading.Event | None = None, attempt: int | None = None):
+        super().__init__(store, run_id, run_dir, gpu_hint=gpu_hint, attempt=attempt)
         self.cfg = cfg
         self.total: int | None = None
         self._stop_requested = stop or threading.Event()  # the worker's signal handlers set it
@@ -41,6 +42,9 @@ class Context(Recorder):
 
     def request_stop(self) -> None:
         self._stop_requested.set()
+
+    def _on_stale(self) -> None:
+        self.request_stop()  # a newer attempt owns the run: this one stops at the next step
 
     def _stop_now(self) -> bool:
         """Checked once before each step; a data-parallel context makes its ranks agree here."""
@@ -61,15 +65,16 @@ class Context(Recorder):
 
     def set_total(self, total: int) -> None:
         self.total = total
-        self.store.update_run(self.run_id, total_steps=total)
+        self.update_run(total_steps=total)
 
 
 class TorchContext(Context):
     """A Context with the run's torch device and atomic, resumable checkpoints."""
 
     def __init__(self, store: Store, run_id: int, run_dir: str | Path, cfg: Any, *,
-                 device: Any = None, gpu_hint: int | None = None, stop: threading.Event | None = None):
-        super().__init__(store, run_id, run_dir, cfg, gpu_hint=gpu_hint, stop=stop)
+                 device: Any = None, gpu_hint: int | None = None, stop: threading.Event | None = None,
+                 attempt: int | None = None):
+        super().__init__(store, run_id, run_dir, cfg, gpu_hint=gpu_hint, stop=stop, attempt=attempt)
         self.device = device or pick_device(getattr(cfg, "device", "auto"))
         self.checkpoint_dir = self.run_dir / "checkpoints"
 
@@ -95,21 +100,26 @@ class TorchContext(Context):
         from ..trained import checkpoint as ckpt
 
         step = self.step if step is None else step
-        self.flush()  # metrics up to this step are in the store before the checkpoint claims them
+        self.try_flush()  # metrics up to this step reach the store before the checkpoint claims them
         state = {**state, "step": step, "rng": ckpt.capture_rng()}
         path = ckpt.save_atomic(state, self.checkpoint_dir / f"ckpt-{step:07d}.pt")
-        same = [a.id for a in self.store.artifacts(self.run_id, kind="checkpoint") if a.path == str(path)]
-        self.store.remove_artifacts(same)  # saved again at the same step: one row, the new file
-        self.store.add_artifact(self.run_id, "checkpoint", path, key="checkpoint", step=step)
-        self._prune_checkpoints()
+        old = self._prune_checkpoints()
+
+        def record() -> None:  # saved again at the same step: one row, the new file
+            gone = {str(path), *map(str, old)}
+            self.store.remove_artifacts([a.id for a in self.store.artifacts(self.run_id, kind="checkpoint")
+                                         if a.path in gone])
+            self.store.add_artifact(self.run_id, "checkpoint", path, key="checkpoint", step=step)
+
+        self._later("artifact", record)
         return path
 
-    def _prune_checkpoints(self) -> None:
-        arts = self.store.artifacts(self.run_id, kind="checkpoint")
-        old = sorted(arts, key=lambda a: (a.step or 0, a.id))[:-KEEP_CHECKPOINTS]
-        for a in old:
-            Path(a.path).unlink(missing_ok=True)
-        self.store.remove_artifacts([a.id for a in old])
+    def _prune_checkpoints(self) -> list[Path]:
+        """Delete all but the newest KEEP_CHECKPOINTS checkpoint files; the deleted paths."""
+        old = sorted(self.checkpoint_dir.glob("ckpt-*.pt"), key=_step_of)[:-KEEP_CHECKPOINTS]
+        for p in old:
+            p.unlink(missing_ok=True)
+        return old
 
     def latest_checkpoint(self) -> Path | None:
         found = sorted(self.checkpoint_dir.glob("ckpt-*.pt"), key=_step_of)
@@ -140,8 +150,12 @@ class TorchContext(Context):
         return state["rng"]
 
     def _rewind_to(self, step: int) -> None:
-        dropped = self.store.truncate_metrics(self.run_id, after_step=step)
-        self.event(f"resumed from checkpoint at step {step}" + (f" ({dropped} later points replaced)" if dropped else ""))
+        def rewind() -> None:  # queued before any point of this attempt, so it never drops one
+            dropped = self.store.truncate_metrics(self.run_id, after_step=step)
+            self.store.add_event(self.run_id, f"resumed from checkpoint at step {step}"
+                                 + (f" ({dropped} later points replaced)" if dropped else ""))
+
+        self._later("rewind", rewind)
 
 
 def _step_of(p: Path) -> int:
@@ -159,4 +173,4 @@ def _to_cpu(rng: dict) -> dict:
 
 
 def threads_for_worker() -> int:
-    return max(1, int(os.environ.get("TUIGEN_THREADS", "0")) or (os.cpu_count() or 1))
+    return threads() or os.cpu_count() or 1

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import config as schema
+from ..errors import InputError
 from ..experiments import data_parallel_kinds, get_kind
-from ..store import ACTIVE, KILLED, LIVE, QUEUED, RESUMABLE, STARTING, UNKNOWN, Store
+from ..store import ACTIVE, HOST, KILLED, LIVE, QUEUED, RESUMABLE, STARTING, UNKNOWN, Store, current_user
 from . import slurm
 from .process import is_alive
 from .reaper import reconcile
@@ -20,7 +21,7 @@ from .scheduler import schedule
 EXECUTORS = ("local", "slurm")
 
 
-class ControlError(ValueError):
+class ControlError(InputError):
     """A request that cannot be done; the message says why."""
 
 
@@ -33,6 +34,7 @@ def launch(store: Store, kind_name: str, values: dict, *, name: str = "", tags: 
     if executor not in EXECUTORS:
         raise ControlError(f"--executor must be one of {', '.join(EXECUTORS)}, got '{executor}'")
     if executor == "slurm":
+        slurm.check_launch(resources or {}, store.runs_root)
         _require_sbatch()
     _check_parallel(kind, executor, resources or {})
     cfg = schema.build(kind.config, values, base=base)
@@ -150,18 +152,24 @@ def _stop_slurm(store: Store, run, force: bool) -> str:
     return f"run {run.id}: Slurm job {run.external_id} cancelled (the run saves a checkpoint first)"
 
 
-def resume(store: Store, run_id: int) -> str:
+def resume(store: Store, run_id: int, *, force: bool = False) -> str:
     run = store.get_run(run_id)
     if not get_kind(run.kind).resumable:
         raise ControlError(f"run {run.id} is of kind '{run.kind}', which cannot resume; "
                            f"use clone to start it again")
     if run.status not in RESUMABLE:
         raise ControlError(f"run {run.id} is {run.status}; only {', '.join(RESUMABLE)} runs can resume")
+    if run.status == UNKNOWN and not force:
+        where = f"pid {run.pid} on {run.host}" if run.pid else f"on {run.host or 'another host'}"
+        raise ControlError(f"run {run.id} is unknown: its worker ({where}, {run.executor} executor) may still be "
+                           "alive and training; make sure it is gone, then resume with --force")
+    store.check_folder(run)
     if run.executor == "slurm":
         _require_sbatch()
-    if not store.transition(run.id, QUEUED, when=RESUMABLE, error=None, ended_at=None, pid=None, proc_start=None):
+    if not store.transition(run.id, QUEUED, when=RESUMABLE, error=None, ended_at=None, pid=None, proc_start=None,
+                            launched_by=current_user(), launched_on=HOST):
         raise ControlError(f"run {run.id} changed state meanwhile; try again")
-    store.add_event(run.id, "resume requested")
+    store.add_event(run.id, "resume requested" + (" (--force: its last worker may be alive)" if force else ""))
     _start(store, run.id, run.executor)
     return f"run {run_id} resumed"
 
@@ -172,5 +180,5 @@ def delete(store: Store, run_id: int, *, force: bool = False) -> str:
         if not force:
             raise ControlError(f"run {run_id} is {run.status}; kill it first or pass --force")
         stop(store, run_id, force=True)
-    store.delete_run(run_id)
-    return f"run {run_id} deleted"
+    kept = store.delete_run(run_id)
+    return f"run {run_id} deleted" + (f"; {kept}" if kept else "")

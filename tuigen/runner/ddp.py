@@ -6,8 +6,10 @@ A run asks for it in its resources (runs.resources, JSON):
 
 The worker stays the owner of the run's state. Instead of training itself it runs
 
-    python -m tuigen.runner.ddp RUN_ID --db URL --torchrun N
-      = torchrun --standalone --nproc-per-node N -m tuigen.runner.ddp RUN_ID --db URL
+    python -m tuigen.runner.ddp RUN_ID --torchrun N
+      = torchrun --standalone --nproc-per-node N -m tuigen.runner.ddp RUN_ID
+
+(the store URL reaches every rank through TUIGEN_DB in the environment, never argv)
 
 and waits (`supervise`). Each rank trains the kind with a DistributedContext (ddp_context.py):
 rank 0 records, the others record nothing. torchrun starts each rank in a session of its own,
@@ -99,7 +101,7 @@ def supervise(cfg, ctx) -> None:
     p = _checked_plan(run)
     folder = _fresh_folder(ctx.run_dir / "ddp")
     ctx.event(f"data-parallel: {p.processes} processes ({p.backend}) under torchrun")
-    proc = subprocess.Popen(_launch_command(run.id, ctx.store.url, p.processes), env=_rank_env(p),
+    proc = subprocess.Popen(_launch_command(run.id, p.processes), env=_rank_env(p, ctx.store.url, ctx.attempt),
                             stdin=subprocess.DEVNULL)  # in our group: a forced kill takes torchrun, then the ranks
     try:
         _wait(proc, ctx, folder / "stop")
@@ -142,20 +144,21 @@ def _fresh_folder(folder: Path) -> Path:
     return folder
 
 
-def _launch_command(run_id: int, db_url: str, n: int) -> list[str]:
-    return [sys.executable, "-m", "tuigen.runner.ddp", str(run_id), "--db", db_url, "--torchrun", str(n)]
+def _launch_command(run_id: int, n: int) -> list[str]:
+    return [sys.executable, "-m", "tuigen.runner.ddp", str(run_id), "--torchrun", str(n)]
 
 
-def _torchrun_args(run_id: int, db_url: str, n: int) -> list[str]:
-    return ["--standalone", "--nproc-per-node", str(n), "-m", "tuigen.runner.ddp", str(run_id), "--db", db_url]
+def _torchrun_args(run_id: int, n: int) -> list[str]:
+    return ["--standalone", "--nproc-per-node", str(n), "-m", "tuigen.runner.ddp", str(run_id)]
 
 
-def _rank_env(p: Plan) -> dict:
+def _rank_env(p: Plan, db_url: str, attempt: int | None) -> dict:
     from .context import threads_for_worker
 
     threads = str(max(1, threads_for_worker() // p.processes))  # the run's CPU share, split over its ranks
     return dict(os.environ, **{BACKEND_ENV: p.backend, PARENT_ENV: str(os.getpid()), "OMP_NUM_THREADS": threads,
-                               "TUIGEN_THREADS": threads, "PYTHONUNBUFFERED": "1"})
+                               "TUIGEN_THREADS": threads, "PYTHONUNBUFFERED": "1", "TUIGEN_DB": db_url,
+                               "TUIGEN_RUN_ATTEMPT": str(attempt or "")})
 
 
 def _wait(proc: subprocess.Popen, ctx, stop_file: Path) -> None:
@@ -216,15 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tuigen.runner.ddp",
                                 description="one rank of a data-parallel run, or with --torchrun N all of them")
     p.add_argument("run_id", type=int)
-    p.add_argument("--db", required=True)
     p.add_argument("--torchrun", type=int, metavar="N", help="start N ranks under torchrun (what the worker runs)")
     args = p.parse_args(argv)
     if args.torchrun:
-        return _torchrun(args.run_id, args.db, args.torchrun)
-    return _rank(args.run_id, args.db)
+        return _torchrun(args.run_id, args.torchrun)
+    return _rank(args.run_id)
 
 
-def _torchrun(run_id: int, db_url: str, n: int) -> int:
+def _torchrun(run_id: int, n: int) -> int:
     """torchrun, deaf to SIGTERM: on a stop (a SIGTERM to the run's process group) it waits for
     the ranks' checkpoint instead of killing them after its 30 s grace."""
     _die_with_parent()
@@ -233,7 +235,7 @@ def _torchrun(run_id: int, db_url: str, n: int) -> int:
     os.environ[PARENT_ENV] = str(os.getpid())  # for the ranks
     from torch.distributed.run import main as torchrun
 
-    torchrun(_torchrun_args(run_id, db_url, n))
+    torchrun(_torchrun_args(run_id, n))
     return 0
 
 
@@ -250,13 +252,13 @@ def _die_with_parent() -> None:
         os._exit(1)  # the parent died before the kernel could be told
 
 
-def _rank(run_id: int, db_url: str) -> int:
+def _rank(run_id: int) -> int:
     _die_with_parent()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):  # a repeat is the same stop
         signal.signal(sig, lambda *_: stop.set())
     rank = int(os.environ["RANK"])
-    store = Store(db_url)
+    store = Store(os.environ["TUIGEN_DB"])
     run = store.get_run(run_id)
     folder = Path(run.run_dir) / "ddp"
     result = {"rank": rank, "step": None, "total": None, "stopped": False, "params": None, "error": None}
@@ -290,8 +292,9 @@ def _train(store: Store, run, stop: threading.Event, stop_file: Path):
     dist.init_process_group(backend)  # env:// rendezvous that torchrun set up
     try:
         cls = DistributedContext if rank == 0 else FollowerContext
+        attempt = int(os.environ.get("TUIGEN_RUN_ATTEMPT") or 0) or None  # the worker's: rank 0 writes for it
         ctx = cls(store, run.id, run.run_dir, cfg, device=device, stop=stop, stop_file=stop_file,
-                  rank=rank, world_size=world)
+                  rank=rank, world_size=world, attempt=attempt)
         ctx.start()
         try:
             kind.load()(cfg, ctx)

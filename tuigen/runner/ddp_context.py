@@ -25,8 +25,8 @@ class DistributedContext(TorchContext):
     """Rank 0: records for the run. The worker's own context samples the process tree."""
 
     def __init__(self, store: Store, run_id: int, run_dir: str | Path, cfg: Any, *, device: torch.device,
-                 stop: threading.Event, stop_file: Path, rank: int, world_size: int):
-        super().__init__(store, run_id, run_dir, cfg, device=device, stop=stop)
+                 stop: threading.Event, stop_file: Path, rank: int, world_size: int, attempt: int | None = None):
+        super().__init__(store, run_id, run_dir, cfg, device=device, stop=stop, attempt=attempt)
         self.rank, self.world_size = rank, world_size
         self._stop_file = stop_file  # the worker's way to ask (e.g. it alone got SIGUSR1 from Slurm)
         self._agreed_stop = False

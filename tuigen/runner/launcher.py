@@ -17,21 +17,26 @@ from .logs import log_path
 from .process import start_time
 
 
-def worker_command(run_id: int, db_url: str) -> list[str]:
-    return [sys.executable, "-m", "tuigen.runner.worker", str(run_id), "--db", db_url]
+def worker_command(run_id: int, db_file: str | Path | None = None) -> list[str]:
+    """The worker's argv. It holds no store URL: that comes through the environment (local) or
+    a file only its owner can read (Slurm), so `ps` shows no password."""
+    return [sys.executable, "-m", "tuigen.runner.worker", str(run_id), *(["--db-file", str(db_file)] if db_file else [])]
+
+
+def worker_env(store: Store) -> dict[str, str]:
+    return dict(os.environ, PYTHONUNBUFFERED="1", TUIGEN_DB=store.url)
 
 
 def spawn_worker(store: Store, run_id: int, run_dir: str | Path, *, device: str = "cpu",
                  threads: int | None = None) -> int:
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    run_dir = store.check_folder(store.get_run(run_id))  # never write a log into a folder not the run's
+    env = worker_env(store)
     if device.startswith("cuda:"):
         env["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]  # the worker sees only its GPU
     if threads:
         env["TUIGEN_THREADS"] = str(threads)
     with open(log_path(run_dir), "ab") as log:
-        proc = subprocess.Popen(worker_command(run_id, store.url), stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(worker_command(run_id), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, env=env,
                                 close_fds=True)
     threading.Thread(target=proc.wait, name=f"reap-worker-{proc.pid}", daemon=True).start()

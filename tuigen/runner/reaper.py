@@ -9,11 +9,11 @@ transitions are conditional, so a worker finishing at the same moment wins clean
 """
 from __future__ import annotations
 
-import os
 import time
 
 import psutil
 
+from ..settings import heartbeat_timeout_s
 from ..store import CRASHED, HOST, LIVE, STARTING, UNKNOWN, Store
 from . import slurm
 from .logs import tail
@@ -21,7 +21,6 @@ from .process import is_alive
 
 LOCAL_EXECUTORS = ("local", "inline")
 SPAWN_GRACE_S = 60.0  # a claimed run whose worker never recorded a pid
-HEARTBEAT_TIMEOUT_S = 300.0  # the recorder beats every few seconds; this is minutes of silence
 
 
 def why_gone(pid: int) -> str:
@@ -62,7 +61,7 @@ def reconcile(store: Store) -> list[int]:
 
 
 def heartbeat_timeout() -> float:
-    return float(os.environ.get("TUIGEN_HEARTBEAT_TIMEOUT") or HEARTBEAT_TIMEOUT_S)
+    return heartbeat_timeout_s()
 
 
 def _check_heartbeat(store: Store, run, now: float) -> None:

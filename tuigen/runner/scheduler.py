@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 
-from ..store import HOST, QUEUED, Store
+from .. import settings
+from ..store import HOST, QUEUED, RunFolderError, Store
 from .launcher import spawn_worker
 from .monitor import gpu_count
 from .reaper import reconcile
@@ -19,9 +20,9 @@ def local_slots() -> tuple[int, list[str]]:
     """
     n_gpu = gpu_count()
     devices = [f"cuda:{i}" for i in range(n_gpu)]
-    env = os.environ.get("TUIGEN_SLOTS")
-    if env:
-        return max(1, int(env)), devices
+    forced = settings.slots()
+    if forced:
+        return forced, devices
     if n_gpu:
         return n_gpu, devices
     return max(1, (os.cpu_count() or 1) // 2), []
@@ -53,6 +54,6 @@ def _start_queued(store: Store) -> list[int]:
             spawn_worker(store, run.id, run.run_dir, device=run.device,
                          threads=None if run.device.startswith("cuda") else threads_per_run(slots))
             started.append(run.id)
-        except OSError as e:
+        except (OSError, RunFolderError) as e:
             store.transition(run.id, "failed", when=["starting"], error=f"could not start the worker: {e}")
     return started

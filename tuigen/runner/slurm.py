@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -20,18 +21,26 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..display import safe_text
+from ..errors import InputError
+from ..files import write_text
 from ..store import COMPLETED, CRASHED, FAILED, KILLED, QUEUED, RUNNING, STARTING, UNKNOWN, Store
 from .launcher import worker_command
 from .logs import log_path, tail
 
 SIGNAL_BEFORE_S = 120  # how long before its end (time limit, preemption) a job is told to checkpoint
 SCRIPT_NAME = "slurm.sbatch"
+DB_FILE_NAME = ".store-url"  # mode 0600: the worker in the job reads the store URL from it
 QUERY_TIMEOUT_S = 20.0
 WATCHED = (QUEUED, STARTING, RUNNING, UNKNOWN)  # run states Slurm may still have news for
 
 
 class SlurmError(RuntimeError):
     """A Slurm command failed; the message carries its stderr."""
+
+
+class SlurmInputError(InputError):
+    """A Slurm option that cannot become one #SBATCH line; the message names the flag."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +79,48 @@ def require_sbatch() -> None:
                          "or run tuigen on a login node)")
 
 
-def batch_script(run_id: int, db_url: str, run_dir: str | Path, resources: dict) -> str:
-    """The sbatch script: #SBATCH lines from the run's resources, then the worker itself."""
+# What may go into an #SBATCH line. A newline there would end the directive and start a shell
+# command in the job script; sbatch also stops reading directives at the first non-comment line.
+PARTITION = re.compile(r"[A-Za-z0-9_.+-]+(,[A-Za-z0-9_.+-]+)*")
+TIME = re.compile(r"(\d+(:\d{1,2}){0,2}|\d+-\d+(:\d{1,2}){0,2}|unlimited|infinite)", re.IGNORECASE)  # sbatch(1) --time
+
+
+def check_resources(resources: dict) -> None:
+    """Refuse, before any run exists, what would not be exactly one sbatch option each."""
+    part, limit = resources.get("partition"), resources.get("time")
+    if part is not None and not PARTITION.fullmatch(str(part)):
+        raise SlurmInputError(f"--partition {safe_text(part)!r}: expected a partition name (letters, digits, "
+                              "_ . + -), or several separated by commas")
+    if limit is not None and not TIME.fullmatch(str(limit)):
+        raise SlurmInputError(f"--time {safe_text(limit)!r}: expected one of Slurm's formats: MINUTES, MM:SS, "
+                              "HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED")
+    for arg in resources.get("sbatch_args", []):
+        if not str(arg).startswith("-") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in str(arg)):
+            raise SlurmInputError(f"--sbatch-arg {safe_text(arg)!r}: expected one sbatch option such as --mem=16G, "
+                                  "on one line, without control characters")
+
+
+def check_launch(resources: dict, runs_root: Path) -> None:
+    """Everything a Slurm launch needs to be refused for, checked before the run is recorded."""
+    check_resources(resources)
+    _quoted(runs_root)
+
+
+def _quoted(path: Path) -> str:
+    """A path as an #SBATCH value: quoted (spaces) with % doubled (sbatch's filename patterns)."""
+    text = str(path)
+    if any(c in text for c in '"\\') or not text.isprintable():
+        raise SlurmInputError(f"the runs folder {safe_text(text)!r} holds a quote, a backslash or a control "
+                              "character, which an #SBATCH line cannot carry; use TUIGEN_RUNS_DIR without them")
+    return '"' + text.replace("%", "%%") + '"'
+
+
+def batch_script(run_id: int, run_dir: str | Path, resources: dict, db_file: str | Path) -> str:
+    """The sbatch script: #SBATCH lines from the run's resources, then the worker itself (which
+    reads the store URL from `db_file`, readable by its owner only: the script holds no secret)."""
+    check_resources(resources)
     run_dir = Path(run_dir)
-    opts = [f"--job-name=tuigen-{run_id}", f"--output={log_path(run_dir)}", "--open-mode=append",
+    opts = [f"--job-name=tuigen-{run_id}", f"--output={_quoted(log_path(run_dir))}", "--open-mode=append",
             "--requeue", f"--signal=B:USR1@{int(resources.get('signal_before', SIGNAL_BEFORE_S))}"]
     if resources.get("partition"):
         opts.append(f"--partition={resources['partition']}")
@@ -88,7 +135,7 @@ def batch_script(run_id: int, db_url: str, run_dir: str | Path, resources: dict)
              # torch threads: the CPUs Slurm gave this job, not the whole node's
              'export TUIGEN_THREADS="${SLURM_CPUS_PER_TASK:-${SLURM_CPUS_ON_NODE:-}}"',
              # exec: the worker is the batch step's process, so Slurm's signals reach it directly
-             "exec " + shlex.join(worker_command(run_id, db_url)), ""]
+             "exec " + shlex.join(worker_command(run_id, db_file)), ""]
     return "\n".join(lines)
 
 
@@ -96,9 +143,9 @@ def submit(store: Store, run_id: int) -> str:
     """sbatch the run's worker; record the job id. The run stays queued until the worker starts."""
     run = store.get_run(run_id)
     resources = json.loads(run.resources or "{}")
-    script = Path(run.run_dir) / SCRIPT_NAME
-    script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(batch_script(run.id, store.url, run.run_dir, resources))
+    folder = store.check_folder(run)
+    db_file = write_text(folder / DB_FILE_NAME, store.url, mode=0o600)
+    script = write_text(folder / SCRIPT_NAME, batch_script(run.id, folder, resources, db_file))
     try:
         out = _slurm("sbatch", "--parsable", str(script))
     except SlurmError as e:
@@ -116,19 +163,20 @@ def cancel(job_id: str, *, force: bool = False) -> None:
     _slurm("scancel", *(["--signal=KILL", "--full"] if force else []), job_id)
 
 
-def requeue_self(store: Store, run_id: int) -> tuple[str, str | None]:
+def requeue_self(store: Store, run_id: int, attempt: int | None = None) -> tuple[str, str | None]:
     """After the early signal's checkpoint: mark the run queued, then requeue this very job
     (Slurm ends this attempt and starts the job again later; that worker resumes).
     Returns the (status, error) the worker should record if the requeue did not happen."""
     job_id = os.environ.get("SLURM_JOB_ID")
     if not job_id:
         return KILLED, None
-    if not store.transition(run_id, QUEUED, when=[RUNNING, UNKNOWN], pid=None, proc_start=None, error=None):
+    if not store.transition(run_id, QUEUED, when=[RUNNING, UNKNOWN], attempt=attempt, pid=None, proc_start=None,
+                            error=None):
         return KILLED, None
     try:
         _slurm("scontrol", "requeue", job_id)
     except SlurmError as e:
-        store.transition(run_id, RUNNING, when=[QUEUED])  # let the worker record how it ended
+        store.transition(run_id, RUNNING, when=[QUEUED], attempt=attempt)  # let the worker record how it ended
         return KILLED, f"checkpointed on SIGUSR1 but could not requeue Slurm job {job_id}: {e}"
     store.add_event(run_id, f"checkpointed on Slurm's early signal; job {job_id} requeued")
     return QUEUED, None

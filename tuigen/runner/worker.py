@@ -1,9 +1,13 @@
 """The worker: one process per run, the only writer of that run's state.
 
-    python -m tuigen.runner.worker RUN_ID --db URL
+    TUIGEN_DB=URL python -m tuigen.runner.worker RUN_ID      (or --db-file FILE, for Slurm jobs)
+
+The store URL comes from the environment or from a file only its owner can read, never from
+argv: `ps` shows every process's argv to every user, and a URL may hold a password.
 
 starting -> running -> completed | failed (traceback stored) | killed (SIGTERM/SIGINT: the
-kind saves a checkpoint and returns). On exit it schedules the next queued run.
+kind saves a checkpoint and returns). Each start is a new attempt of the run; every write of
+this worker is conditional on its attempt. On exit it schedules the next queued run.
 """
 from __future__ import annotations
 
@@ -15,9 +19,12 @@ import threading
 import time
 import traceback
 
+from pathlib import Path
+
 from .. import config as config_schema
+from ..errors import InputError
 from ..experiments import get_kind
-from ..store import COMPLETED, CRASHED, FAILED, HOST, KILLED, QUEUED, RUNNING, STARTING, UNKNOWN, Store, StoreError
+from ..store import COMPLETED, CRASHED, FAILED, HOST, KILLED, QUEUED, RUNNING, STARTING, UNKNOWN, Store, StoreBusy, StoreError
 from . import ddp
 from .process import start_time
 from .slurm import requeue_self, restarted_by_slurm
@@ -26,10 +33,15 @@ from .slurm import requeue_self, restarted_by_slurm
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tuigen.runner.worker")
     p.add_argument("run_id", type=int)
-    p.add_argument("--db", required=True)
+    p.add_argument("--db-file", help="a file holding the store URL (default: $TUIGEN_DB)")
     args = p.parse_args(argv)
     _install_stop_handlers()  # before anything slow: a kill during start-up is still a clean stop
-    store = Store(args.db)
+    url = Path(args.db_file).read_text().strip() if args.db_file else os.environ.get("TUIGEN_DB")
+    if not url:
+        print("tuigen worker: no store: set TUIGEN_DB or pass --db-file", file=sys.stderr, flush=True)
+        return 2
+    os.environ["TUIGEN_DB"] = url  # for what this worker starts: torchrun's ranks, an exec command
+    store = Store(url)
     try:
         return execute(store, args.run_id)
     finally:
@@ -39,20 +51,27 @@ def main(argv: list[str] | None = None) -> int:
 
 def execute(store: Store, run_id: int) -> int:
     run = store.get_run(run_id)
+    problem = store.folder_problem(run)
+    if problem:  # never train into a folder that is not this run's (a marker names its owner)
+        print(f"tuigen worker: run {run_id}: {problem}", flush=True)
+        retrying(lambda: store.transition(run_id, FAILED, when=[STARTING, QUEUED], ended_at=time.time(),
+                                          error=f"{problem}; tuigen will not use it"))
+        return 1
     startable = [STARTING, QUEUED] + ([KILLED, CRASHED, UNKNOWN] if restarted_by_slurm(run) else [])
-    if not store.transition(run_id, RUNNING, when=startable, pid=os.getpid(),
-                            proc_start=start_time(), host=HOST, started_at=time.time(),
-                            heartbeat_at=time.time(), ended_at=None, error=None):
+    attempt = retrying(lambda: store.start_attempt(run_id, startable, pid=os.getpid(), proc_start=start_time(),
+                                                   host=HOST, started_at=time.time(), heartbeat_at=time.time(),
+                                                   ended_at=None, error=None))
+    if attempt is None:
         print(f"run {run_id} is {store.get_run(run_id).status}; nothing to do", flush=True)
         return 0
-    print(f"tuigen worker pid {os.getpid()}: run {run_id} ({run.kind}) started", flush=True)
+    print(f"tuigen worker pid {os.getpid()}: run {run_id} ({run.kind}) started, attempt {attempt}", flush=True)
     ctx = None
     status, error = COMPLETED, None
     try:
         kind = get_kind(run.kind)
         cfg = config_schema.from_json(kind.config, run.config)
         parallel = ddp.requested(run)  # several processes: torchrun's ranks train, rank 0 records
-        ctx = _make_context(store, run, cfg, kind.uses_torch and not parallel)
+        ctx = _make_context(store, run, cfg, kind.uses_torch and not parallel, attempt)
         ctx.start()
         if not STOP.is_set():
             (ddp.supervise if parallel else kind.load())(cfg, ctx)
@@ -61,8 +80,10 @@ def execute(store: Store, run_id: int) -> int:
     except KeyboardInterrupt:  # a second signal while stopping
         status, error = KILLED, "stopped before a checkpoint could be saved"
     except BaseException as e:  # noqa: BLE001 - every failure is recorded, then re-raised below
-        status, error = FAILED, "".join(traceback.format_exception(e))
-        print(error, file=sys.stderr, flush=True)
+        trace = "".join(traceback.format_exception(e))
+        print(trace, file=sys.stderr, flush=True)
+        # What the user asked for cannot work: one line says what; the traceback is in the log.
+        status, error = FAILED, (_one_line(e) if isinstance(e, InputError) else trace)
     finally:
         if ctx is not None:
             try:
@@ -71,10 +92,15 @@ def execute(store: Store, run_id: int) -> int:
                 status, error = FAILED, (error or "") + f"\ncould not write the last metrics: {e}"
     if status == KILLED and PREEMPTED.is_set():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the requeue ends this attempt; all is saved
-        status, error = requeue_self(store, run_id)  # Slurm starts the job again; it resumes
+        status, error = requeue_self(store, run_id, attempt)  # Slurm starts the job again; it resumes
     try:
         if status != QUEUED:  # requeued: recorded queued already, and its next attempt may be running
-            store.transition(run_id, status, when=[RUNNING, UNKNOWN], ended_at=time.time(), error=error)
+            done = retrying(lambda: store.transition(run_id, status, when=[RUNNING, UNKNOWN], attempt=attempt,
+                                                     ended_at=time.time(), error=error))
+            if not done and store.get_run(run_id).attempt != attempt:
+                print(f"tuigen worker: run {run_id} has a newer attempt; this one ({attempt}) records nothing",
+                      flush=True)
+                return 0
     except StoreError as e:  # e.g. its disk is full: say so in output.log, whose tail the reaper records
         print(f"tuigen worker: run {run_id} {status}, but the store could not record it: {e}", flush=True)
         return 1
@@ -82,19 +108,43 @@ def execute(store: Store, run_id: int) -> int:
     return 0 if status in (COMPLETED, KILLED, QUEUED) else 1
 
 
-def _make_context(store: Store, run, cfg, uses_torch: bool):
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def retrying(write):
+    """Call a store write until a busy store lets it through (TUIGEN_STORE_RETRY at most): a
+    run's start and end must be recorded, and a lock held for a while must not lose them."""
+    from ..settings import store_retry_s
+
+    deadline, pause, said = time.monotonic() + store_retry_s(), 0.2, False
+    while True:
+        try:
+            return write()
+        except StoreBusy:
+            if time.monotonic() >= deadline:
+                raise
+            if not said:
+                print("tuigen worker: the store is busy; retrying", flush=True)
+                said = True
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+def _make_context(store: Store, run, cfg, uses_torch: bool, attempt: int):
     from .context import Context, TorchContext, threads_for_worker
 
     # the physical GPU(s) the scheduler gave it ("cuda:2" or "cuda:0,1"): NVML samples the first
     gpu_hint = int(run.device[5:].split(",")[0]) if run.device.startswith("cuda:") else None
     if not uses_torch:
-        return Context(store, run.id, run.run_dir, cfg, gpu_hint=gpu_hint, stop=STOP)
+        return Context(store, run.id, run.run_dir, cfg, gpu_hint=gpu_hint, stop=STOP, attempt=attempt)
     import torch  # in the worker only: the CLI and TUI never pay for it
 
     torch.set_num_threads(threads_for_worker())
-    ctx = TorchContext(store, run.id, run.run_dir, cfg, gpu_hint=gpu_hint, stop=STOP)
+    ctx = TorchContext(store, run.id, run.run_dir, cfg, gpu_hint=gpu_hint, stop=STOP, attempt=attempt)
     if not run.device.startswith("cuda:"):  # keep the scheduler's claim: it counts busy GPUs by it
-        store.update_run(run.id, device=str(ctx.device))
+        ctx.update_run(device=str(ctx.device))
     return ctx
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from ..errors import InputError
+from ..settings import busy_timeout_s
 from .filesystems import check_sqlite_location
 
 DEFAULT_URL = "sqlite:///runs.db"
-BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another's lock; TUIGEN_BUSY_TIMEOUT (seconds) overrides
 WRITE = {"tuigen_write": True}  # execution option: this transaction will write
 _warned: set[str] = set()
 
@@ -29,12 +30,27 @@ def resolve_url(url: str | None = None) -> str:
     url = url or os.environ.get("TUIGEN_DB") or DEFAULT_URL
     if "://" not in url:
         url = "sqlite:///" + url
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+    try:
+        u = make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy's ArgumentError: say what a store URL looks like
+        raise InputError(f"--db {display_url(url)}: not a store URL; expected a SQLite file path "
+                         "(runs.db), sqlite:///PATH or postgresql://USER@HOST/DB") from None
+    if u.get_backend_name() == "sqlite":
+        if not u.database or u.database == ":memory:" or u.database.startswith("file::memory:"):
+            raise InputError("--db: an in-memory SQLite store cannot work: each run's worker is a separate "
+                             "process and would see an empty store; give a file, e.g. --db runs.db")
         u = u.set(database=str(Path(u.database).expanduser().resolve()))
     if u.drivername == "postgresql":  # SQLAlchemy's default is psycopg2; we ship psycopg 3
         u = u.set(drivername="postgresql+psycopg")
     return u.render_as_string(hide_password=False)
+
+
+def display_url(url: str) -> str:
+    """A store URL fit for messages, argv and files: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not even a URL: show nothing of it that could be a secret
+        return "<the store URL>" if "@" in url else url
 
 
 def is_sqlite(url: str) -> bool:
@@ -47,7 +63,7 @@ def runs_root(url: str) -> Path:
     if env:
         return Path(env).expanduser().resolve()
     u = make_url(url)
-    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+    if u.get_backend_name() == "sqlite" and u.database:
         return Path(u.database).parent / "runs"
     return Path.cwd() / "runs"
 
@@ -71,7 +87,7 @@ def make_engine(url: str) -> Engine:
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True)
     db = make_url(url).database
-    if db and db != ":memory:":
+    if db:
         _check_sqlite_path(Path(db))
         warning = check_sqlite_location(db)
         if warning and warning not in _warned:  # once per process, on stderr: stdout may be --json
@@ -100,11 +116,8 @@ def make_engine(url: str) -> Engine:
 
 
 def busy_timeout_ms() -> int:
-    env = os.environ.get("TUIGEN_BUSY_TIMEOUT")
-    try:
-        return max(0, int(float(env) * 1000)) if env else BUSY_TIMEOUT_MS
-    except ValueError:
-        raise ValueError(f"TUIGEN_BUSY_TIMEOUT must be a number of seconds, got {env!r}") from None
+    """How long a writer waits for another's lock (30 s; TUIGEN_BUSY_TIMEOUT seconds)."""
+    return int(busy_timeout_s() * 1000)
 
 
 # SQLite's messages for a store we cannot use, and what they mean for a person.
@@ -120,10 +133,28 @@ _SQLITE_PROBLEMS = (
 )
 
 
+# PostgreSQL: the driver's words for a server that cannot be reached right now.
+_PG_UNREACHABLE = ("connection refused", "could not connect", "server closed the connection", "connection timed out",
+                   "terminating connection", "the database system is starting up", "the database system is shutting down",
+                   "could not receive data", "could not send data", "no route to host", "connection is lost")
+
+
+def is_busy(url: str, exc: BaseException) -> bool:
+    """A failure worth retrying: SQLite's lock held past the busy timeout, a PostgreSQL server
+    briefly out of reach."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if is_sqlite(url):
+        return "database is locked" in text or "database is busy" in text
+    return any(n in text for n in _PG_UNREACHABLE)
+
+
 def explain(url: str, exc: BaseException) -> str | None:
-    """One sentence naming the SQLite file and the problem, or None if `exc` is not one of the
+    """One sentence naming the store and the problem, or None if `exc` is not one of the
     store-level failures above (a bug of ours keeps its traceback)."""
     if not is_sqlite(url):
+        if is_busy(url, exc):
+            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            return f"the store {display_url(url)} cannot be reached right now ({first})"
         return None
     text = str(getattr(exc, "orig", None) or exc).lower()
     for needle, meaning in _SQLITE_PROBLEMS:

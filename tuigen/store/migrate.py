@@ -13,7 +13,7 @@ from sqlalchemy import Engine, inspect, text
 from .engine import WRITE, serialize
 
 # The newest revision in migrations/versions (a test checks it matches Alembic's head).
-SCHEMA_HEAD = "0004_metrics_one_index"
+SCHEMA_HEAD = "0005_run_identity"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -38,8 +38,20 @@ def upgrade(engine: Engine) -> None:
             return
     from alembic import command
 
-    with engine.execution_options(**WRITE).begin() as conn:
-        serialize(conn, "migrate")
-        if current_revision(conn) == SCHEMA_HEAD:  # another process just did it
-            return
-        command.upgrade(alembic_config(conn), "head")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # a table rebuild must not cascade deletes; settable only outside a transaction
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.execution_options(**WRITE).begin():
+                serialize(conn, "migrate")
+                if current_revision(conn) == SCHEMA_HEAD:  # another process just did it
+                    return
+                command.upgrade(alembic_config(conn), "head")
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"schema upgrade left {len(broken)} dangling references; rolled back")
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import socket
 import time
+import uuid as uuidlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +23,9 @@ from sqlalchemy.exc import DBAPIError
 
 from ..errors import TuigenError
 from . import tables as m
-from .engine import WRITE, explain, make_engine, resolve_url, runs_root, serialize, upsert_insert
+from .engine import WRITE, display_url, explain, is_busy, make_engine, resolve_url, runs_root, serialize, upsert_insert
+from .identity import HOST, RunFolderError, claim_folder, current_user, folder_name, marker_problem
 from .migrate import upgrade
-
-HOST = socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,15 @@ class RunNotFound(LookupError):
 
 class StoreError(TuigenError):
     """The store itself cannot be used (damaged, locked past the busy timeout, disk full)."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store's lock past the busy timeout, or the server is briefly
+    unreachable: worth retrying later (a running run keeps training meanwhile)."""
+
+
+class StaleAttempt(StoreError):
+    """A worker wrote for an attempt of its run that a newer start has replaced: it must stop."""
 
 
 def _slots_taken(run: m.Run, slots: int, gpus: bool) -> int:
@@ -75,6 +83,8 @@ class Store:
 
     def __init__(self, url: str | None = None, *, migrate: bool = True):
         self.url = resolve_url(url)
+        self.safe_url = display_url(self.url)  # for messages: never the password
+        self._store_id: str | None = None
         self.engine = make_engine(self.url)
         self._writer = self.engine.execution_options(**WRITE)
         self.runs_root = runs_root(self.url)
@@ -105,32 +115,60 @@ class Store:
             message = explain(self.url, e)
             if message is None:
                 raise
-            raise StoreError(message) from e
+            raise (StoreBusy if is_busy(self.url, e) else StoreError)(message) from e
 
     # -- runs -----------------------------------------------------------------------
+    @property
+    def store_id(self) -> str:
+        """This store's UUID (made by the migration that introduced it), which run markers name."""
+        if self._store_id is None:
+            with self.read() as s:
+                self._store_id = s.scalar(select(m.StoreMeta.value).where(m.StoreMeta.key == "store_id"))
+        return self._store_id
+
     def create_run(self, kind: str, config: dict | str, *, name: str = "", dataset: str = "",
                    tags: Sequence[str] = (), project: str = "", parent_id: int | None = None,
                    sweep_id: int | None = None, executor: str = "local", status: str = m.QUEUED,
                    command: str | None = None, total_steps: int | None = None,
                    resources: dict | None = None) -> m.Run:
+        """Record a run and make its folder, runs/<id>-<uuid8>, with the marker that ties it to
+        this store and run. A path that already exists is never adopted: another uuid is drawn."""
         cfg_text = config if isinstance(config, str) else json.dumps(config)
         with self.write() as s:
             run = m.Run(kind=kind, name=name, dataset=dataset, config=cfg_text, tags=",".join(tags),
                         project=project, parent_id=parent_id, sweep_id=sweep_id, executor=executor,
                         status=status, command=command, created_at=time.time(), host="", device="",
-                        step=0, total_steps=total_steps, run_dir="", resources=json.dumps(resources or {}))
+                        step=0, total_steps=total_steps, run_dir="", resources=json.dumps(resources or {}),
+                        uuid=str(uuidlib.uuid4()), attempt=0, launched_by=current_user(), launched_on=HOST)
             s.add(run)
             s.flush()
             run.name = run.name or f"{kind}-{run.id}"
-            run.run_dir = str(self.runs_root / str(run.id))
-        Path(run.run_dir).mkdir(parents=True, exist_ok=True)
+            for _ in range(8):
+                path = self.runs_root / folder_name(run.id, run.uuid)
+                if claim_folder(path, self.store_id, run.id, run.uuid):
+                    break
+                run.uuid = str(uuidlib.uuid4())
+            else:
+                raise RunFolderError(f"could not make a new folder for run {run.id} under {self.runs_root}")
+            run.run_dir = str(path)
         return run
+
+    def folder_problem(self, run: m.Run) -> str | None:
+        """Why tuigen must not act on this run's folder, or None when it is the run's own."""
+        return marker_problem(run.run_dir, self.store_id, run.id, run.uuid)
+
+    def check_folder(self, run: m.Run) -> Path:
+        """The run's folder, or RunFolderError naming it when it is not this run's."""
+        problem = self.folder_problem(run)
+        if problem:
+            raise RunFolderError(f"{problem}; tuigen will not use it (see the run with tuigen show {run.id})")
+        return Path(run.run_dir)
 
     def get_run(self, run_id: int) -> m.Run:
         with self.read() as s:
             run = s.get(m.Run, run_id)
         if run is None:
-            raise RunNotFound(f"no run with id {run_id} in {self.url}")
+            raise RunNotFound(f"no run with id {run_id} in {self.safe_url}")
         return run
 
     def list_runs(self, *, kind: str | None = None, status: Sequence[str] | str | None = None,
@@ -249,42 +287,70 @@ class Store:
         with self.read() as s:
             return json.loads(s.execute(select(m.Score.provenance).where(m.Score.id == score_id)).scalar() or "{}")
 
-    def update_run(self, run_id: int, **fields: Any) -> None:
+    def update_run(self, run_id: int, *, attempt: int | None = None, **fields: Any) -> bool:
+        """Set fields; with `attempt`, only while that attempt is the run's current one."""
+        q = update(m.Run).where(m.Run.id == run_id)
+        if attempt is not None:
+            q = q.where(m.Run.attempt == attempt)
         with self.write() as s:
-            s.execute(update(m.Run).where(m.Run.id == run_id).values(**fields))
+            return s.execute(q.values(**fields)).rowcount == 1
 
-    def transition(self, run_id: int, to: str, *, when: Iterable[str] | None = None, **fields: Any) -> bool:
-        """Set status `to` only if the run is still in one of `when`; True if it changed.
-
-        The condition makes transitions race-free between a worker and a reaper.
-        """
+    def transition(self, run_id: int, to: str, *, when: Iterable[str] | None = None, attempt: int | None = None,
+                   **fields: Any) -> bool:
+        """Set status `to` only if the run is still in one of `when` (and, with `attempt`, still on
+        that attempt); True if it changed. The conditions make transitions race-free between a
+        worker and a reaper, and keep a stale worker from overwriting a newer attempt."""
         q = update(m.Run).where(m.Run.id == run_id)
         if when is not None:
             q = q.where(m.Run.status.in_(list(when)))
+        if attempt is not None:
+            q = q.where(m.Run.attempt == attempt)
         with self.write() as s:
             return s.execute(q.values(status=to, **fields)).rowcount == 1
 
-    def heartbeat(self, run_id: int, step: int | None = None) -> bool:
+    def start_attempt(self, run_id: int, when: Iterable[str], **fields: Any) -> int | None:
+        """A worker starts the run as a new attempt: status running and attempt + 1 if the run is
+        in one of `when`. Returns the new attempt number, or None when it could not start."""
+        with self.write() as s:
+            done = s.execute(update(m.Run).where(m.Run.id == run_id, m.Run.status.in_(list(when)))
+                             .values(status=m.RUNNING, attempt=m.Run.attempt + 1, **fields)).rowcount
+            return s.scalar(select(m.Run.attempt).where(m.Run.id == run_id)) if done else None
+
+    def heartbeat(self, run_id: int, step: int | None = None, *, attempt: int | None = None) -> bool:
         """The worker is alive. True if that brought the run back from `unknown` (marked so
-        when its heartbeats stopped arriving) to running."""
+        when its heartbeats stopped arriving) to running. StaleAttempt when a newer attempt owns
+        the run."""
         values: dict[str, Any] = {"heartbeat_at": time.time()}
         if step is not None:
             values["step"] = step
+        mine = [m.Run.id == run_id] + ([m.Run.attempt == attempt] if attempt is not None else [])
         with self.write() as s:
-            s.execute(update(m.Run).where(m.Run.id == run_id).values(**values))
-            back = s.execute(update(m.Run).where(m.Run.id == run_id, m.Run.status == m.UNKNOWN)
+            if s.execute(update(m.Run).where(*mine).values(**values)).rowcount != 1:
+                raise StaleAttempt(f"run {run_id} is no longer on attempt {attempt}")
+            back = s.execute(update(m.Run).where(*mine, m.Run.status == m.UNKNOWN)
                              .values(status=m.RUNNING, error=None))
             return back.rowcount == 1
 
-    def delete_run(self, run_id: int, *, files: bool = True) -> None:
+    def delete_run(self, run_id: int, *, files: bool = True) -> str | None:
+        """Forget a run and remove its folder. The folder is kept (and the reason returned) when
+        it is not the run's own; a symbolic link is removed, never followed."""
         run = self.get_run(run_id)
         with self.write() as s:
             for table in (m.Metric, m.MetricSummary, m.Artifact, m.SystemSample, m.Event, m.Score):
                 s.execute(delete(table).where(table.run_id == run_id))
             s.execute(update(m.Run).where(m.Run.parent_id == run_id).values(parent_id=None))
             s.execute(delete(m.Run).where(m.Run.id == run_id))
-        if files and run.run_dir and Path(run.run_dir).is_dir():
-            shutil.rmtree(run.run_dir, ignore_errors=True)
+        if not files or not run.run_dir:
+            return None
+        path = Path(run.run_dir)
+        if path.is_symlink():
+            path.unlink()
+            return f"removed the link {path}; what it points to was kept"
+        problem = self.folder_problem(run)
+        if problem:
+            return f"kept {path}: {problem}" if path.exists() else None
+        shutil.rmtree(path, ignore_errors=True)
+        return None
 
     def claim_queued(self, host: str, slots: int, *, executor: str = "local",
                      devices: Sequence[str] = ()) -> list[m.Run]:
@@ -300,6 +366,7 @@ class Store:
             serialize(s.connection(), "schedule")
             live = list(s.scalars(select(m.Run).where(
                 m.Run.status.in_(m.LIVE), m.Run.executor == executor, m.Run.host == host)))
+            user = current_user()
             free = slots - sum(_slots_taken(r, slots, bool(devices)) for r in live)
             busy_devices = {f"cuda:{i}" for r in live if r.device.startswith("cuda:")
                             for i in r.device[5:].split(",")}
@@ -310,8 +377,11 @@ class Store:
                     sweep_live[r.sweep_id] = sweep_live.get(r.sweep_id, 0) + 1
             limits = dict(s.execute(select(m.Sweep.id, m.Sweep.max_parallel)).all())
             claimed = []
-            for run in s.scalars(select(m.Run).where(m.Run.status == m.QUEUED, m.Run.executor == executor)
-                                 .order_by(m.Run.id)):
+            # Only runs this user launched on this host: nothing in a shared store ever runs
+            # under another account, or on a machine it was not launched from.
+            mine = select(m.Run).where(m.Run.status == m.QUEUED, m.Run.executor == executor,
+                                       m.Run.launched_by == user, m.Run.launched_on == host)
+            for run in s.scalars(mine.order_by(m.Run.id)):
                 if run.sweep_id and limits.get(run.sweep_id) and sweep_live.get(run.sweep_id, 0) >= limits[run.sweep_id]:
                     continue
                 need = _slots_taken(run, slots, bool(devices))
@@ -331,15 +401,19 @@ class Store:
         return claimed
 
     # -- metrics --------------------------------------------------------------------
-    def log_metrics(self, run_id: int, points: Sequence[tuple[str, int, float, float]]) -> int:
+    def log_metrics(self, run_id: int, points: Sequence[tuple[str, int, float, float]], *,
+                    attempt: int | None = None) -> int:
         """Insert (key, step, value, wall_time) points and update the summary in one
         transaction. NaN cannot be stored portably (SQLite reads it back as NULL), so NaN
-        points are dropped; returns how many were dropped so the caller can warn once."""
+        points are dropped; returns how many were dropped so the caller can warn once.
+        With `attempt`, StaleAttempt (nothing written) when a newer attempt owns the run."""
         rows = [(run_id, k, int(st), float(v), float(w)) for k, st, v, w in points if v == v]  # v != v: NaN
         dropped = len(points) - len(rows)
         if not rows:
             return dropped
         with self.write() as s:
+            if attempt is not None and s.scalar(select(m.Run.attempt).where(m.Run.id == run_id)) != attempt:
+                raise StaleAttempt(f"run {run_id} is no longer on attempt {attempt}")
             conn = s.connection()
             # The DB-API's executemany with plain tuples: this is the hot path of every run, and
             # SQLAlchemy's per-row parameter handling cost more than SQLite's insert itself.
@@ -392,6 +466,16 @@ class Store:
             q = q.limit(limit)
         with self.read() as s:
             return [MetricPoint(*row) for row in s.execute(q)]
+
+    def iter_metrics(self, run_id: int, batch: int = 10_000) -> Iterator[MetricPoint]:
+        """Every point of a run in write order, read `batch` at a time (memory stays flat)."""
+        after = 0
+        while True:
+            chunk = self.metrics(run_id, after_id=after, limit=batch)
+            yield from chunk
+            if len(chunk) < batch:
+                return
+            after = chunk[-1].id
 
     def summary(self, run_ids: int | Sequence[int]) -> dict:
         """{key: MetricSummary} for one run, or {run_id: {key: MetricSummary}} for several."""

@@ -35,9 +35,23 @@ class Sweep(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class StoreMeta(Base):
+    """Facts about the store itself: its id (a UUID every run folder's marker names)."""
+
+    __tablename__ = "store_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class Run(Base):
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_uuid", "uuid", unique=True),
+                      {"sqlite_autoincrement": True})  # ids are never reused, even after rm
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36))
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # + 1 at every start
+    launched_by: Mapped[str] = mapped_column(String(200), default="", server_default="")  # user name
+    launched_on: Mapped[str] = mapped_column(String(200), default="", server_default="")  # host name
     name: Mapped[str] = mapped_column(String(200), default="")
     kind: Mapped[str] = mapped_column(String(64), index=True)
     project: Mapped[str] = mapped_column(String(200), default="")

@@ -304,8 +304,9 @@ class RunDetailScreen(Screen):
         step = self._checkpoint_step()
         if step is None:
             return
-        cmd = [sys.executable, "-m", "tuigen", "--db", self.app.store.url, verb, str(self.run_id),
-               "--checkpoint", str(step), *extra]
+        # No --db: the child's worker hands the store URL on through the environment, so no
+        # password lands in the child run's stored command or in `ps`.
+        cmd = [sys.executable, "-m", "tuigen", verb, str(self.run_id), "--checkpoint", str(step), *extra]
         self._launch_child(shlex.join(cmd), f"{verb}-{self.run_id}-step{step}")
 
     @work(thread=True, group="run-actions")
