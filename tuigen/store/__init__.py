@@ -3,10 +3,10 @@
 Never imports textual or torch: every tuigen process (TUI, CLI, worker) uses it.
 """
 from .engine import resolve_url, runs_root
-from .tables import (ACTIVE, COMPLETED, CRASHED, FAILED, FINISHED, KILLED, LIVE, QUEUED,
+from .tables import (ACTIVE, COMPLETED, CRASHED, FAILED, FINISHED, KILLED, LIVE, PRUNED, QUEUED,
                      RESUMABLE, RUNNING, STARTING, STATUSES, UNKNOWN)
-from .store import HOST, MetricPoint, RunNotFound, Store, StoreError
+from .store import HOST, MetricPoint, RunNotFound, Store, StoreError, StudyNotFound
 
-__all__ = ["Store", "StoreError", "RunNotFound", "MetricPoint", "HOST", "resolve_url", "runs_root", "STATUSES",
+__all__ = ["Store", "StoreError", "RunNotFound", "StudyNotFound", "PRUNED", "MetricPoint", "HOST", "resolve_url", "runs_root", "STATUSES",
            "QUEUED", "STARTING", "RUNNING", "COMPLETED", "FAILED", "KILLED", "CRASHED", "UNKNOWN",
            "ACTIVE", "LIVE", "FINISHED", "RESUMABLE"]

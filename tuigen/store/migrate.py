@@ -13,7 +13,7 @@ from sqlalchemy import Engine, inspect, text
 from .engine import WRITE, serialize
 
 # The newest revision in migrations/versions (a test checks it matches Alembic's head).
-SCHEMA_HEAD = "0004_metrics_one_index"
+SCHEMA_HEAD = "0006_studies"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..display import metric_group  # noqa: F401 - the run screen's charts group curves by it
 from ..experiments import KINDS
 from ..reports.run_score import run_score
 from ..runner.logs import log_path, read_from
@@ -123,11 +124,3 @@ def run_detail(store: Store, run_id: int, after_id: int, log_offset: int | None,
     return RunDetail(run, json.loads(run.config or "{}"), points, points[-1].id if points else after_id,
                      store.events(run_id), arts, store.system_samples(run_id, since=since), log_text, offset,
                      summary.read_text() if summary and summary.is_file() else "")
-
-
-def metric_group(key: str) -> str:
-    """Curves that share a chart: loss, val_loss, d_loss and g_loss are one 'loss' chart."""
-    for prefix in ("val_", "train_", "test_", "d_", "g_", "source_", "target_", "eval/", "train/", "val/"):
-        if key.startswith(prefix) and len(key) > len(prefix):
-            return key[len(prefix):]
-    return key
