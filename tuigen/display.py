@@ -27,6 +27,13 @@ def number(v: float | None) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
+def group_label(sweep_id: int | None, study: str | None = None, trial: int | None = None) -> str:
+    """The sweep a run belongs to ('3'), or its study and trial ('cats #4'); '' for neither."""
+    if study is not None:
+        return safe_text(f"{study} #{trial}")
+    return str(sweep_id) if sweep_id else ""
+
+
 def metric_group(key: str) -> str:
     """Curves that share a chart (the TUI's run screen, a report's figures): loss, val_loss,
     d_loss and g_loss are one 'loss' chart."""

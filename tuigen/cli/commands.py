@@ -22,7 +22,8 @@ from ..runner.logs import follow, log_path, tail, tail_lines
 from ..runner.reaper import reconcile
 from ..runner.scheduler import maintain
 from ..store import ACTIVE, QUEUED, Store
-from .format import STATUS_STYLE, group_label, number, run_dict, run_time, step_text
+from ..display import group_label
+from .format import STATUS_STYLE, number, run_dict, run_time, step_text
 from . import generate, scoring, search
 from .errors import UsageError
 from .run_options import executor_from_args as _executor
@@ -211,7 +212,7 @@ def _runs_table(store: Store, runs) -> Table:
         t.add_row(str(r.id), r.name, r.kind, r.dataset or "-", f"[{STATUS_STYLE.get(r.status, '')}]{r.status}[/]",
                   step_text(r), number(metric.last) if metric else "-",
                   f"{score[0]} {number(score[1])}" if score else "", run_time(r), r.device or "-",
-                  Text(group_label(r, studies)))
+                  Text(group_label(r.sweep_id, studies.get(r.study_id), r.trial_number)))
     return t
 
 

@@ -6,21 +6,12 @@ from typing import Any
 
 from ..display import STATUS_STYLE, elapsed, number
 
-__all__ = ["STATUS_STYLE", "group_label", "number", "run_dict", "run_time", "step_text"]
+__all__ = ["STATUS_STYLE", "number", "run_dict", "run_time", "step_text"]
 
 
 def run_time(run) -> str:
     """How long a run has run (to now while it runs)."""
     return elapsed(run.started_at, run.ended_at)
-
-
-def group_label(run, studies: dict[int, str]) -> str:
-    """The sweep a run belongs to ('3'), or its study and trial ('cats #4'); '' for neither."""
-    from ..display import safe_text
-
-    if getattr(run, "study_id", None) in studies:
-        return safe_text(f"{studies[run.study_id]} #{run.trial_number}")
-    return str(run.sweep_id) if run.sweep_id else ""
 
 
 def step_text(run) -> str:

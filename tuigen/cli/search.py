@@ -168,7 +168,7 @@ def cmd_report(store: Store, args) -> int:
     else:
         ids, title, intro = _board_runs(store, args)
         what = f"board-{args.metric}"
-    out_dir = rep.write_report(store, ids, args.output or _default_folder(what), title=args.title or title,
+    out_dir = rep.write_report(store, ids, args.output or rep.default_folder(what), title=args.title or title,
                                intro=intro)
     if args.json:
         print(strict_json({"folder": str(out_dir), "markdown": str(out_dir / "report.md"),
@@ -187,9 +187,4 @@ def _board_runs(store: Store, args) -> tuple[list[int], str, list[str]]:
     title = f"Leaderboard: {args.metric}" + (f" on {args.dataset}" if args.dataset else "")
     order = ", ".join(f"{r.rank}. run {r.run_id} ({r.value:.4g})" for r in board.rows)
     return [r.run_id for r in board.rows], title, [f"Ranked within provenance {board.provenance_key}: {order}"]
-
-
-def _default_folder(what: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in what)
-    return f"report-{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
 

@@ -241,6 +241,11 @@ def _file_safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
+def default_folder(what: str) -> Path:
+    """Where a report goes when no folder is named: report-WHAT-TIME in the working folder."""
+    return Path(f"report-{_file_safe(what)}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+
+
 # -- rendering ----------------------------------------------------------------------------
 def _md_cell(text: str) -> str:
     return safe_text(text).replace("|", "\\|").replace("\n", " ")
@@ -286,12 +291,21 @@ def render_html(report: Report, out_dir: Path) -> str:
             out.append("</table>")
         elif what == "image":
             data = base64.b64encode((out_dir / value.path).read_bytes()).decode()
-            out.append(f'<figure><img src="data:image/png;base64,{data}" alt="{esc(value.caption)}">'
-                       f"<figcaption>{esc(value.caption)}</figcaption></figure>")
+            out.append(f'<figure><img src="data:image/png;base64,{data}" alt="{esc(value.caption)}"'
+                       f"{_display_width(out_dir / value.path)}><figcaption>{esc(value.caption)}</figcaption></figure>")
         elif what == "code":
             out.append(f"<pre><code>{esc(value)}</code></pre>")
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _display_width(path: Path) -> str:
+    """Small sample grids (8x8 digits) are drawn larger, pixel for pixel, so they can be seen."""
+    from PIL import Image as PILImage
+
+    with PILImage.open(path) as im:
+        width = im.size[0]
+    return f' width="{width * (256 // width)}"' if width < 128 else ""
 
 
 def write_report(store: Store, run_ids: Sequence[int], out_dir: str | Path, *, title: str,

@@ -182,9 +182,12 @@ def stop(store: Store, name: str) -> list[str]:
 
 
 def driver_alive(study) -> bool:
-    """True while the recorded driver runs (on another host: while the study says running)."""
+    """True while the recorded driver drives (on another host: while the study says running;
+    a driver that recorded its end is finishing, not driving)."""
+    if study.status != "running":
+        return False
     if study.driver_host and study.driver_host != HOST:
-        return study.status == "running"
+        return True
     return is_alive(study.driver_pid, study.driver_start)
 
 
