@@ -205,6 +205,8 @@ def test_a_study_prunes_a_trial_outlives_its_terminal_and_resumes(cli, store, tm
     assert code == 0, err
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "pruned by the median pruner" in md and md.count("tuigen run exec --command") == 4
+    header, rows = md_table(md)
+    assert header[4:6] == ["trial", "objective fid (step)"] and [r[3] for r in rows].count("pruned") == 1
 
 
 # -- the TUI: the sweep column, the report keys, a study's best so far -----------------------------
@@ -254,3 +256,33 @@ async def _report_appears(pilot, folder: Path, pattern: str) -> str:
 
     await wait_until(pilot, lambda: any((p / "report.html").exists() for p in folder.glob(pattern)), timeout=30)
     return next(folder.glob(pattern)).joinpath("report.md").read_text()
+
+
+def test_a_study_on_postgresql_keeps_optuna_in_its_own_schema(pg_server, cli, request, monkeypatch):
+    """A lab's shared store: Optuna's RDBStorage in the schema `optuna` of the same database (its
+    tables, alembic_version among them, apart from tuigen's)."""
+    import optuna
+    from sqlalchemy import inspect
+
+    from conftest import _fresh_pg_database
+    from tuigen.runner.study import optuna_storage
+    from tuigen.store import Store
+
+    url = _fresh_pg_database(pg_server, "t_study_pg")
+    monkeypatch.setenv("TUIGEN_DB", url)
+    request.node.tuigen_db = url
+    store = Store(url)
+    try:
+        code, out, err = cli("tune", "exec", "--trials", "2", "--metric", "loss", "--direction", "minimize",
+                             "--command", "echo step=1 loss=2|echo step=1 loss=1", "--sampler", "random",
+                             "--name", "pg", "--json")
+        assert code == 0, err
+        study = wait_for(lambda: (s := store.get_study("pg")).status != "running" and s, timeout=60, what="the study")
+        assert study.status == "done", study.error
+        ostudy = optuna.load_study(study_name="pg", storage=optuna_storage(url))
+        assert [t.state.name for t in ostudy.trials] == ["COMPLETE", "COMPLETE"]
+        assert ostudy.best_value in (1.0, 2.0) and "schema optuna" in study.storage
+        tables = inspect(store.engine)
+        assert "trials" in tables.get_table_names(schema="optuna") and "trials" not in tables.get_table_names()
+    finally:
+        store.close()

@@ -245,6 +245,9 @@ def cmd_show(store: Store, args) -> int:
     out.print(f"host {run.host or '-'}  pid {run.pid or '-'}  device {run.device or '-'}  dir {run.run_dir}")
     if run.parent_id:
         out.print(f"from run {run.parent_id}")
+    if run.sweep_id or run.study_id:
+        study = store.studies_of([run.id]).get(run.study_id)
+        out.print(f"trial {run.trial_number} of study {study}" if study else f"in sweep {run.sweep_id}", markup=False)
     cfg = Table("option", "value", box=None, header_style="bold", title="config", title_justify="left")
     for k, v in json.loads(run.config or "{}").items():
         cfg.add_row(k, schema.format_value(tuple(v) if isinstance(v, list) else v))

@@ -156,20 +156,18 @@ def cmd_report(store: Store, args) -> int:
     if sum(sources) != 1:
         raise UsageError("report takes one of: RUN ids, --sweep ID, --study NAME or --board "
                          "(e.g. tuigen report --sweep 2 -o sweep2/)")
-    intro: list[str] = []
     if args.run_ids:
         for i in args.run_ids:
             store.get_run(i)  # a missing run is named before anything is written
-        ids, title, what = list(args.run_ids), "Runs " + ", ".join(map(str, args.run_ids)), "runs"
+        chosen, what = rep.Selection(list(args.run_ids), "Runs " + ", ".join(map(str, args.run_ids))), "runs"
     elif args.sweep is not None:
-        (ids, title, intro), what = rep.sweep_runs(store, args.sweep), f"sweep{args.sweep}"
+        chosen, what = rep.sweep_runs(store, args.sweep), f"sweep{args.sweep}"
     elif args.study:
-        (ids, title, intro), what = rep.study_runs(store, args.study), f"study-{args.study}"
+        chosen, what = rep.study_runs(store, args.study), f"study-{args.study}"
     else:
-        ids, title, intro = _board_runs(store, args)
-        what = f"board-{args.metric}"
-    out_dir = rep.write_report(store, ids, args.output or rep.default_folder(what), title=args.title or title,
-                               intro=intro)
+        chosen, what = _board_runs(store, args), f"board-{args.metric}"
+    out_dir = chosen.write(store, args.output or rep.default_folder(what), args.title)
+    ids = chosen.run_ids
     if args.json:
         print(strict_json({"folder": str(out_dir), "markdown": str(out_dir / "report.md"),
                            "html": str(out_dir / "report.html"), "runs": ids}))
@@ -178,13 +176,14 @@ def cmd_report(store: Store, args) -> int:
     return 0
 
 
-def _board_runs(store: Store, args) -> tuple[list[int], str, list[str]]:
+def _board_runs(store: Store, args):
     from ..reports.leaderboard import leaderboard
+    from ..reports.report import Selection
 
     board = leaderboard(store, args.metric, dataset=args.dataset, kind=args.kind, provenance_key=args.provenance)
     if not board.rows:
         raise UsageError(f"--board: no {args.metric} scores to rank" + (f" on {args.dataset}" if args.dataset else ""))
     title = f"Leaderboard: {args.metric}" + (f" on {args.dataset}" if args.dataset else "")
     order = ", ".join(f"{r.rank}. run {r.run_id} ({r.value:.4g})" for r in board.rows)
-    return [r.run_id for r in board.rows], title, [f"Ranked within provenance {board.provenance_key}: {order}"]
+    return Selection([r.run_id for r in board.rows], title, [f"Ranked within provenance {board.provenance_key}: {order}"])
 

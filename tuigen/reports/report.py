@@ -67,7 +67,8 @@ class Report:
 
 # -- building -----------------------------------------------------------------------------
 def build_report(store: Store, run_ids: Sequence[int], out_dir: Path, *, title: str,
-                 intro: Sequence[str] = ()) -> Report:
+                 intro: Sequence[str] = (), extra: dict[str, dict[int, str]] | None = None) -> Report:
+    """`extra`: more columns of the runs table, {column: {run_id: text}} (a study's trial and objective)."""
     runs = [store.get_run(i) for i in dict.fromkeys(run_ids)]
     if not runs:
         raise ValueError("a report needs at least one run")
@@ -77,7 +78,7 @@ def build_report(store: Store, run_ids: Sequence[int], out_dir: Path, *, title: 
     for line in intro:
         report.add("p", line)
     report.add("p", f"{len(runs)} run(s), written {time.strftime('%Y-%m-%d %H:%M')} by tuigen report.")
-    _hyperparameter_table(store, runs, report)
+    _hyperparameter_table(store, runs, report, extra or {})
     _dann(store, runs, report)
     _curves(store, runs, images, report)
     _figures(store, runs, images, report)
@@ -85,19 +86,20 @@ def build_report(store: Store, run_ids: Sequence[int], out_dir: Path, *, title: 
     return report
 
 
-def _hyperparameter_table(store: Store, runs, report: Report) -> None:
+def _hyperparameter_table(store: Store, runs, report: Report, extra: dict[str, dict[int, str]]) -> None:
     configs = [json.loads(r.config or "{}") for r in runs]
     knobs = varying_params(configs)
     chosen, provenances = _scores(store, [r.id for r in runs])
     metrics = sorted({m for per_run in chosen.values() for m in per_run})
     labels = {key: chr(ord("A") + i) for i, key in enumerate(provenances)}
     summaries = store.summary([r.id for r in runs])
-    header = ["run", "name", "kind", "status", *knobs, *metrics, "final loss"]
+    header = ["run", "name", "kind", "status", *extra, *knobs, *metrics, "final loss"]
     rows = []
     for run, cfg in zip(runs, configs):
         kind = KINDS.get(run.kind)
         loss = summaries.get(run.id, {}).get(kind.progress_metric if kind else "loss")
-        cells = [str(run.id), run.name, run.kind, run.status, *[_fmt(cfg.get(k)) for k in knobs]]
+        cells = [str(run.id), run.name, run.kind, run.status, *[col.get(run.id, "-") for col in extra.values()],
+                 *[_fmt(cfg.get(k)) for k in knobs]]
         for metric in metrics:
             sc = chosen.get(run.id, {}).get(metric)
             cells.append("-" if sc is None else f"{sc.value:.4g} [{labels[sc.provenance_key]}, step {sc.step}]")
@@ -309,10 +311,10 @@ def _display_width(path: Path) -> str:
 
 
 def write_report(store: Store, run_ids: Sequence[int], out_dir: str | Path, *, title: str,
-                 intro: Sequence[str] = ()) -> Path:
+                 intro: Sequence[str] = (), extra: dict[str, dict[int, str]] | None = None) -> Path:
     """Write report.md, report.html and images/ into out_dir; returns the folder."""
     out_dir = Path(out_dir)
-    report = build_report(store, run_ids, out_dir, title=title, intro=intro)
+    report = build_report(store, run_ids, out_dir, title=title, intro=intro, extra=extra)
     with atomic_write(out_dir / "report.md") as f:
         f.write(render_markdown(report).encode())
     with atomic_write(out_dir / "report.html") as f:
@@ -321,19 +323,36 @@ def write_report(store: Store, run_ids: Sequence[int], out_dir: str | Path, *, t
 
 
 # -- what to report -----------------------------------------------------------------------
-def sweep_runs(store: Store, sweep_id: int) -> tuple[list[int], str, list[str]]:
+@dataclass
+class Selection:
+    """What a report is of: its runs (in the order shown), title, opening lines, extra columns."""
+
+    run_ids: list[int]
+    title: str
+    intro: list[str] = field(default_factory=list)
+    extra: dict[str, dict[int, str]] = field(default_factory=dict)
+
+    def write(self, store: Store, out_dir: str | Path, title: str | None = None) -> Path:
+        return write_report(store, self.run_ids, out_dir, title=title or self.title, intro=self.intro,
+                            extra=self.extra)
+
+
+def sweep_runs(store: Store, sweep_id: int) -> Selection:
     runs = store.list_runs(sweep_id=sweep_id, newest_first=False)
     if not runs:
         raise ValueError(f"--sweep {sweep_id}: no runs belong to a sweep with that id")
-    return [r.id for r in runs], f"Sweep {sweep_id}", []
+    return Selection([r.id for r in runs], f"Sweep {sweep_id}")
 
 
-def study_runs(store: Store, name: str) -> tuple[list[int], str, list[str]]:
+def study_runs(store: Store, name: str) -> Selection:
     from .study_board import format_study_board, study_board
 
     board = study_board(store, name)
     if not board.rows:
         raise ValueError(f"--study {name}: the study has no trial runs yet")
-    intro = [line for line in format_study_board(board).splitlines()[:2]]
+    intro = format_study_board(board).splitlines()[:2]
     notes = [f"trial {r.trial} (run {r.run_id}) {r.state}: {r.note}" for r in board.rows if r.note]
-    return [r.run_id for r in board.rows], f"Study {board.name}", intro + notes
+    extra = {"trial": {r.run_id: str(r.trial) for r in board.rows},
+             f"objective {board.objective} (step)": {r.run_id: "-" if r.value is None else f"{r.value:.4g} ({r.step})"
+                                                     for r in board.rows}}
+    return Selection([r.run_id for r in board.rows], f"Study {board.name}", intro + notes, extra)

@@ -2,20 +2,18 @@
 report of what is shown, in a worker thread, into report-WHAT-TIME/ in the working folder."""
 from __future__ import annotations
 
-from typing import Sequence
 
-
-def write_report_in_background(screen, run_ids: Sequence[int], title: str, what: str,
-                               intro: Sequence[str] = ()) -> None:
-    if not run_ids:
+def write_report_in_background(screen, chosen, what: str) -> None:
+    """`chosen`: a reports.report.Selection (the runs shown, a title, opening lines)."""
+    ids = chosen.run_ids
+    if not ids:
         screen.notify("nothing to report: no runs shown", severity="warning")
         return
-    ids = list(run_ids)
 
     def write() -> None:
-        from ..reports.report import default_folder, write_report
+        from ..reports.report import default_folder
 
-        folder = write_report(screen.app.store, ids, default_folder(what), title=title, intro=intro)
+        folder = chosen.write(screen.app.store, default_folder(what))
         screen.app.call_from_thread(screen.notify, f"wrote {folder}/report.md and report.html ({len(ids)} runs)",
                                     timeout=8)
 

@@ -90,14 +90,16 @@ class LeaderboardScreen(Screen):
 
     def action_report(self) -> None:
         """The report of the runs ranked here, in rank order."""
+        from ...reports.report import Selection
         from ..reporting import write_report_in_background
 
         board = self.board
-        rows = board.rows if board else []
-        order = ", ".join(f"{r.rank}. run {r.run_id} ({r.value:.4g})" for r in rows)
-        write_report_in_background(self, [r.run_id for r in rows], f"Leaderboard: {board.metric if board else ''}",
-                                   f"board-{board.metric if board else ''}",
-                                   [f"Ranked within provenance {board.provenance_key}: {order}"] if rows else [])
+        if board is None:
+            return
+        order = ", ".join(f"{r.rank}. run {r.run_id} ({r.value:.4g})" for r in board.rows)
+        chosen = Selection([r.run_id for r in board.rows], f"Leaderboard: {board.metric}",
+                           [f"Ranked within provenance {board.provenance_key}: {order}"])
+        write_report_in_background(self, chosen, f"board-{board.metric}")
 
     def action_open(self) -> None:
         table = self.query_one("#board", DataTable)

@@ -274,10 +274,11 @@ class RunListScreen(Screen):
 
     def action_report(self) -> None:
         """The report of the selected runs (or the one under the cursor)."""
+        from ...reports.report import Selection
         from ..reporting import write_report_in_background
 
         ids = self.targets()
-        write_report_in_background(self, ids, "Runs " + ", ".join(map(str, ids)), "runs")
+        write_report_in_background(self, Selection(ids, "Runs " + ", ".join(map(str, ids))), "runs")
 
     @work(thread=True, group="run-actions")
     def _do(self, fn, run_id: int, **kw) -> None:

@@ -83,5 +83,5 @@ class StudiesScreen(Screen):
         if board is None or not board.rows:
             self.notify("no trial runs to report yet", severity="warning")
             return
-        ids, title, intro = study_runs(self.app.store, board.name)
-        write_report_in_background(self, ids, title, f"study-{board.name}", intro)
+        chosen = study_runs(self.app.store, board.name)
+        write_report_in_background(self, chosen, f"study-{board.name}")
