@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from .. import config as schema
 from ..display import safe_text, strict_json

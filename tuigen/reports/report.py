@@ -221,8 +221,8 @@ def reproduce_command(run) -> str:
         if k.name not in stored:
             continue
         value = tuple(stored[k.name]) if isinstance(stored[k.name], list) else stored[k.name]
-        if value != k.default:
-            text = schema.format_value(value)
+        if value != k.default:  # floats in full: a study's sampled lr has more digits than a table shows
+            text = repr(value) if isinstance(value, float) else schema.format_value(value)
             parts += [k.flag, text.strip("()") if isinstance(value, tuple) else text]
     resources = json.loads(run.resources or "{}")
     if run.executor != "local":

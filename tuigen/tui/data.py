@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..display import group_label, metric_group  # noqa: F401 - metric_group: the run screen's charts
+from ..display import group_label
 from ..experiments import KINDS
 from ..reports.run_score import run_score
 from ..runner.logs import log_path, read_from
