@@ -158,10 +158,13 @@ def _stop_sweep(store: Store, sweep_id: int, *, force: bool) -> list[int]:
     runs = store.list_runs(sweep_id=sweep_id)
     if not runs:
         raise UsageError(f"--sweep {sweep_id}: no runs belong to a sweep with that id")
+    asked: set[int] = set()  # a second SIGTERM means "stop now, no checkpoint": one each
     for _ in range(2):
         active = sorted(store.list_runs(sweep_id=sweep_id, status=ACTIVE), key=lambda r: r.status != QUEUED)
         for run in active:
-            out.print(control.stop(store, run.id, force=force))
+            if run.id not in asked:
+                asked.add(run.id)
+                out.print(control.stop(store, run.id, force=force))
     if not any(r.status in ACTIVE for r in runs):
         out.print(f"sweep {sweep_id}: no active runs")
     return [r.id for r in runs]
