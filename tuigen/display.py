@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 STATUS_STYLE = {"queued": "yellow", "starting": "cyan", "running": "bold cyan", "completed": "green",
-                "failed": "bold red", "killed": "magenta", "crashed": "bold red", "unknown": "dim"}
+                "failed": "bold red", "killed": "magenta", "crashed": "bold red", "unknown": "dim", "pruned": "blue"}
 
 
 def duration(seconds: float | None) -> str:
@@ -25,6 +25,22 @@ def elapsed(started: float | None, ended: float | None) -> str:
 
 def number(v: float | None) -> str:
     return "-" if v is None else f"{v:.4g}"
+
+
+def group_label(sweep_id: int | None, study: str | None = None, trial: int | None = None) -> str:
+    """The sweep a run belongs to ('3'), or its study and trial ('cats #4'); '' for neither."""
+    if study is not None:
+        return safe_text(f"{study} #{trial}")
+    return str(sweep_id) if sweep_id else ""
+
+
+def metric_group(key: str) -> str:
+    """Curves that share a chart (the TUI's run screen, a report's figures): loss, val_loss,
+    d_loss and g_loss are one 'loss' chart."""
+    for prefix in ("val_", "train_", "test_", "d_", "g_", "source_", "target_", "eval/", "train/", "val/"):
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return key[len(prefix):]
+    return key
 
 
 # -- user text, shown literally -------------------------------------------------------------

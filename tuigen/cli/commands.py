@@ -22,10 +22,11 @@ from ..runner.logs import follow, log_path, tail, tail_lines
 from ..runner.reaper import reconcile
 from ..runner.scheduler import maintain
 from ..store import ACTIVE, QUEUED, Store
-from ..display import safe_text, strict_json
+from ..display import group_label, safe_text, strict_json
 from .format import literal, number, run_dict, run_time, status_text, step_text
-from . import generate, scoring
+from . import generate, scoring, search
 from .errors import UsageError
+from .run_options import executor_from_args as _executor
 
 out = Console(highlight=False)
 
@@ -42,7 +43,7 @@ def dispatch(args, parser) -> int:
         TuigenApp(store).run()
         return 0
     name = "cmd_" + args.command.replace("-", "_")
-    for module in (generate, scoring):  # sampling and scoring verbs: bad input is a usage error
+    for module in (generate, scoring, search):  # sampling, scoring, search verbs: bad input is a usage error
         if hasattr(module, name):
             try:
                 return getattr(module, name)(_open(args), args)
@@ -79,23 +80,6 @@ def cmd_run(store: Store, args) -> int:
     run_id = launch(store, args.kind, schema.values_from_args(args), name=args.name, tags=args.tag,
                     executor=executor, resources=resources)
     return _report_new(store, run_id, args)
-
-
-SLURM_FLAGS = {"partition": "--partition", "time": "--time", "sbatch_args": "--sbatch-arg",
-               "signal_before": "--signal-before"}
-
-
-def _executor(args) -> tuple[str, dict | None]:
-    """--executor and its options as launch() takes them: (executor, resources)."""
-    given = {"partition": args.partition, "gpus": args.gpus, "processes": args.processes, "time": args.time,
-             "sbatch_args": args.sbatch_arg, "signal_before": args.signal_before}
-    resources = {k: v for k, v in given.items() if v not in (None, [], "")}  # (bounds: argtypes)
-    if args.executor != "slurm":
-        slurm_only = [k for k in resources if k in SLURM_FLAGS]
-        if slurm_only:
-            raise UsageError(f"{SLURM_FLAGS[slurm_only[0]]} needs --executor slurm")
-        return args.executor, resources or None
-    return "slurm", resources
 
 
 def cmd_clone(store: Store, args) -> int:
@@ -151,11 +135,40 @@ def cmd_demo(store: Store, args) -> int:
 
 
 def cmd_kill(store: Store, args) -> int:
+    ids = list(args.run_ids)
+    if args.study:
+        from ..runner import study
+
+        for line in study.stop(store, args.study):
+            out.print(line, markup=False)
+        ids += [r.id for r in store.list_runs(study_id=store.get_study(args.study).id)]
+    if args.sweep is not None:
+        ids += _stop_sweep(store, args.sweep, force=args.force)
+    if not (args.run_ids or args.sweep is not None or args.study):
+        raise UsageError("kill needs run ids (the run_ids argument is required), --sweep ID or --study NAME")
     for run_id in args.run_ids:
         out.print(literal(control.stop(store, run_id, force=args.force)))
     if args.wait:
-        _wait_stopped(store, args.run_ids, args.wait)
+        _wait_stopped(store, ids, args.wait)
     return 0
+
+
+def _stop_sweep(store: Store, sweep_id: int, *, force: bool) -> list[int]:
+    """Queued runs first, so a run stopping does not hand its slot to the next of the sweep;
+    then a second pass for any that started meanwhile."""
+    runs = store.list_runs(sweep_id=sweep_id)
+    if not runs:
+        raise UsageError(f"--sweep {sweep_id}: no runs belong to a sweep with that id")
+    asked: set[int] = set()  # a second SIGTERM means "stop now, no checkpoint": one each
+    for _ in range(2):
+        active = sorted(store.list_runs(sweep_id=sweep_id, status=ACTIVE), key=lambda r: r.status != QUEUED)
+        for run in active:
+            if run.id not in asked:
+                asked.add(run.id)
+                out.print(control.stop(store, run.id, force=force))
+    if not any(r.status in ACTIVE for r in runs):
+        out.print(f"sweep {sweep_id}: no active runs")
+    return [r.id for r in runs]
 
 
 def _wait_stopped(store: Store, ids, timeout: float) -> None:
@@ -193,8 +206,9 @@ def _runs_table(store: Store, runs) -> Table:
 
     ids = [r.id for r in runs]
     summaries, scores = store.summary(ids), store.newest_scores(ids)
+    studies = store.studies_of(ids)
     t = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("id", "name", "kind", "dataset", "status", "step", "loss", "score", "time", "device"):
+    for col in ("id", "name", "kind", "dataset", "status", "step", "loss", "score", "time", "device", "sweep"):
         t.add_column(col, justify="right" if col in ("id", "step", "loss", "score") else "left")
     for r in runs:
         kind = KINDS.get(r.kind)
@@ -203,13 +217,15 @@ def _runs_table(store: Store, runs) -> Table:
         score = run_score(r.kind, scores.get(r.id, {}), s)
         t.add_row(str(r.id), literal(r.name), r.kind, literal(r.dataset or "-"), status_text(r.status),
                   step_text(r), number(metric.last) if metric else "-",
-                  f"{score[0]} {number(score[1])}" if score else "", run_time(r), literal(r.device or "-"))
+                  f"{score[0]} {number(score[1])}" if score else "", run_time(r), literal(r.device or "-"),
+                  literal(group_label(r.sweep_id, studies.get(r.study_id), r.trial_number)))
     return t
 
 
 def cmd_ls(store: Store, args) -> int:
+    study_id = store.get_study(args.study).id if args.study else None
     runs = store.list_runs(kind=args.kind, status=args.status, dataset=args.dataset, tag=args.tag,
-                           limit=args.limit or None)
+                           limit=args.limit or None, sweep_id=args.sweep, study_id=study_id)
     if args.json:
         sums = store.summary([r.id for r in runs])
         print(strict_json([run_dict(r, sums[r.id]) for r in runs]))
@@ -236,6 +252,9 @@ def cmd_show(store: Store, args) -> int:
                             literal(run.run_dir)))
     out.print(literal(f"launched by {run.launched_by or '-'} on {run.launched_on or '-'}, attempt {run.attempt}"
                       + (f", from run {run.parent_id}" if run.parent_id else "")))
+    if run.sweep_id or run.study_id:
+        study = store.studies_of([run.id]).get(run.study_id)
+        out.print(literal(f"trial {run.trial_number} of study {study}" if study else f"in sweep {run.sweep_id}"))
     if run.command:
         out.print(Text.assemble("command ", literal(run.command)))
     cfg = Table("option", "value", box=None, header_style="bold", title="config", title_justify="left")

@@ -35,8 +35,8 @@ def run_dict(run, summary: dict | None = None) -> dict[str, Any]:
     d = {c: getattr(run, c) for c in ("id", "name", "kind", "project", "dataset", "status", "tags",
                                      "created_at", "started_at", "ended_at", "heartbeat_at", "host", "pid",
                                      "executor", "external_id", "device", "step", "total_steps", "error", "run_dir",
-                                     "parent_id", "sweep_id", "command", "uuid", "attempt", "launched_by",
-                                     "launched_on")}
+                                     "parent_id", "sweep_id", "study_id", "trial_number", "command", "uuid",
+                                     "attempt", "launched_by", "launched_on")}
     d["tags"] = [t for t in run.tags.split(",") if t]
     d["config"] = json.loads(run.config or "{}")
     d["resources"] = json.loads(run.resources or "{}")

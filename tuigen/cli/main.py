@@ -10,9 +10,10 @@ from .. import config as schema
 from .. import settings
 from ..errors import InputError, TuigenError
 from ..experiments import KINDS
-from ..store import STATUSES, RunNotFound
-from . import generate, scoring
+from ..store import STATUSES, RunNotFound, StudyNotFound
+from . import generate, scoring, search
 from .argtypes import bounded
+from .run_options import add_run_options as _add_run_options
 
 EPILOG = """examples:
   tuigen demo                                 start small real runs of every kind
@@ -24,33 +25,11 @@ EPILOG = """examples:
   tuigen exec -- python train.py --epochs 10
   tuigen run ddpm --executor slurm --partition gpu --gpus 1 --time 04:00:00
   tuigen sample 5 -n 2048 --sampler ddim --steps 50 --format npz
+  tuigen sweep ddpm --lr '1e-3|5e-4' --channels '64|128'
+  tuigen tune ddpm --trials 20 --metric fid --lr 'log:1e-4:1e-2' --fid_every 500
+  tuigen report --sweep 1 -o sweep1/
 
 store: --db URL, else $TUIGEN_DB, else sqlite:///runs.db in this folder"""
-
-
-def _add_run_options(p: argparse.ArgumentParser, follow: bool = True) -> None:
-    g = p.add_argument_group("run options")
-    g.add_argument("--name", default="", help="a name to find the run by (default: KIND-ID)")
-    g.add_argument("--tag", action="append", default=[], help="a tag; repeat for several")
-    if follow:
-        g.add_argument("--follow", "-f", action="store_true",
-                       help="show a live progress bar; Ctrl-C stops following, not the run")
-    g.add_argument("--json", action="store_true", help="print the new run as JSON")
-    x = p.add_argument_group("executor options")
-    x.add_argument("--executor", choices=("local", "slurm"), default="local",
-                   help="where the worker runs: here (local, default) or in a Slurm job submitted with sbatch")
-    x.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
-    x.add_argument("--gpus", type=bounded(int, 1), metavar="N",
-                   help="GPUs for the run; more than one trains data-parallel (DDP under torchrun), "
-                        "locally or in the Slurm job (sbatch --gpus)")
-    x.add_argument("--processes", type=bounded(int, 1), metavar="N",
-                   help="train data-parallel on N CPU processes (DDP with gloo), for machines without GPUs")
-    x.add_argument("--time", metavar="LIMIT", help="Slurm time limit, e.g. 02:00:00 (sbatch --time)")
-    x.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
-                   help="an extra sbatch option, written with '=': --sbatch-arg=--mem=16G; repeat for several")
-    x.add_argument("--signal-before", type=bounded(int, 1), metavar="SECONDS",
-                   help="Slurm sends SIGUSR1 this long before the job ends (time limit, preemption): "
-                        "the run checkpoints and is requeued, then resumes (default: 120)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--status", choices=STATUSES)
     ls.add_argument("--dataset")
     ls.add_argument("--tag")
+    ls.add_argument("--sweep", type=int, metavar="ID", help="only the runs of this sweep")
+    ls.add_argument("--study", metavar="NAME", help="only the trials of this study")
     ls.add_argument("--limit", type=bounded(int, 0), default=50, help="newest N runs (default 50; 0 = all)")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -98,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "not run")
 
     kill = sub.add_parser("kill", help="stop runs (SIGTERM: the run checkpoints, then exits)")
-    kill.add_argument("run_ids", type=int, nargs="+")
+    kill.add_argument("run_ids", type=int, nargs="*")
+    kill.add_argument("--sweep", type=int, metavar="ID", help="every active run of this sweep (queued ones first)")
+    kill.add_argument("--study", metavar="NAME", help="this study's driver and its active trials")
     kill.add_argument("--force", action="store_true", help="SIGKILL now, no checkpoint")
     kill.add_argument("--wait", type=bounded(float, 0), default=0.0, metavar="SECONDS",
                       help="wait up to this long for the runs to stop")
@@ -134,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate.add_parsers(sub)
     scoring.add_parsers(sub)
+    search.add_parsers(sub, _add_run_options)
 
     demo = sub.add_parser("demo", help="start small real runs of every kind on built-in data")
     demo.add_argument("--if-empty", action="store_true", help="only when the store has no runs yet")
@@ -158,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings.check_environment()  # a bad TUIGEN_* value stops the command before it acts
         return commands.dispatch(args, parser)
-    except (InputError, RunNotFound, NetworkFilesystemError) as e:
+    except (InputError, RunNotFound, StudyNotFound, NetworkFilesystemError) as e:
         _error(e)
         return 2
     except TuigenError as e:  # a damaged, locked or full store or file: its message names it

@@ -52,6 +52,8 @@ def add_parsers(sub) -> None:
     b.add_argument("--dataset")
     b.add_argument("--kind", choices=list(KINDS))
     b.add_argument("--provenance", help="rank this provenance (default: the one most runs share)")
+    b.add_argument("--sweep", type=int, metavar="ID", help="only the runs of this sweep")
+    b.add_argument("--study", metavar="NAME", help="a study's trials ranked by its objective (pruned ones after)")
     b.add_argument("--json", action="store_true")
 
     d = sub.add_parser("dann-table", help="target accuracy: source-only / DANN / target-only per scenario")
@@ -67,7 +69,15 @@ def cmd_board(store: Store, args) -> int:
     from ..experiments import scores
     from ..reports.leaderboard import format_board, leaderboard
 
-    board = leaderboard(store, args.metric, dataset=args.dataset, kind=args.kind, provenance_key=args.provenance)
+    if args.study:
+        return _study_board(store, args)
+    among = {}
+    if args.sweep is not None:
+        among["run_ids"] = [r.id for r in store.list_runs(sweep_id=args.sweep)]
+        if not among["run_ids"]:
+            raise ValueError(f"--sweep {args.sweep}: no runs belong to a sweep with that id")
+    board = leaderboard(store, args.metric, dataset=args.dataset, kind=args.kind, provenance_key=args.provenance,
+                        **among)
     if board.provenance_key is None and args.metric not in scores():  # likely a typo, not an empty board
         raise ValueError(f"--metric {args.metric}: no scores by that name; expected one of "
                          f"{', '.join(sorted(scores()))} or another recorded score")
@@ -78,6 +88,15 @@ def cmd_board(store: Store, args) -> int:
                           "not_ranked": [{"provenance_key": k, "runs": n, "provenance": p} for k, n, p in board.others]}))
     else:
         print(format_board(board))
+    return 0
+
+
+def _study_board(store: Store, args) -> int:
+    from ..display import strict_json
+    from ..reports.study_board import format_study_board, study_board, study_board_dict
+
+    board = study_board(store, args.study)
+    print(strict_json(study_board_dict(board)) if args.json else format_study_board(board))
     return 0
 
 

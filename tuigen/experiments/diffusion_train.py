@@ -120,7 +120,7 @@ def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: in
     images = sample(trained, cfg.fid_n, batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
                     labels=balanced_labels(cond, cfg.fid_n), guidance=settings.guidance, seed=cfg.seed)
     reference = reference_identity(data.name, data.images)
-    result = compare(images, data.images, identity_b=reference, device=ctx.device)
+    result = compare(images, data.images, identity_b=reference, device=ctx.device, fid_method=cfg.fid_method)
     ctx.log({"fid": result.fid, "kid": result.kid_mean}, step)
     prov = fid_provenance(result, reference, sampler_provenance(trained, settings), "ema")
     for metric, value, std in fid_scores(result):

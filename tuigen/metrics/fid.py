@@ -270,7 +270,7 @@ def image_features(images: Any, *, batch_size: int = 50, device: Any = "auto", p
 
 # --------------------------------------------------------------------------- FID and KID
 
-FID_METHODS = ("pytorch-fid", "eigh")
+from ..models.choices import FID_METHODS  # noqa: E402 - declared torch-free, for config schemas
 
 
 def _frechet_eigh(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:

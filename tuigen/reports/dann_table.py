@@ -40,14 +40,17 @@ def _config(run: Any) -> dict:
     return {**defaults, **(stored if isinstance(stored, dict) else {})}
 
 
-def dann_table(store: Any, *, stat: str = "max", tag: str | None = None, project: str | None = None
-               ) -> tuple[list[str], list[tuple[str, list[Cell | None]]]]:
+def dann_table(store: Any, *, stat: str = "max", tag: str | None = None, project: str | None = None,
+               run_ids: Sequence[int] | None = None) -> tuple[list[str], list[tuple[str, list[Cell | None]]]]:
     """(columns, rows): columns are the "SOURCE -> TARGET" scenarios present among completed
     dann runs (in the order their first run was created); rows are (label, cells) in ROWS
-    order, one cell per column, None where no completed run of that mode and scenario exists."""
+    order, one cell per column, None where no completed run of that mode and scenario exists.
+    `run_ids` limits it to those runs (a report's)."""
     if stat not in ("max", "last"):
         raise ValueError(f"stat must be 'max' or 'last', got {stat!r}")
     runs = store.list_runs(kind="dann", status="completed", tag=tag, project=project, newest_first=False)
+    if run_ids is not None:
+        runs = [r for r in runs if r.id in set(run_ids)]
     summaries = store.summary([r.id for r in runs]) if runs else {}
     columns: list[str] = []
     best: dict[tuple[str, str], Cell] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from ..experiments import scores
 from ..store import Store
@@ -39,19 +39,20 @@ class Board:
 
 
 def leaderboard(store: Store, metric: str, *, dataset: str | None = None, kind: str | None = None,
-                provenance_key: str | None = None) -> Board:
+                provenance_key: str | None = None, run_ids: Sequence[int] | None = None) -> Board:
     """Provenances are counted in SQL and only the chosen one's rows come back; each run's
-    entry is then picked in Python."""
+    entry is then picked in Python. `run_ids` ranks only those runs (a sweep's, a study's)."""
+    among = dict(run_ids=run_ids) if run_ids is not None else {}
     known = scores().get(metric)
     higher = known.higher_is_better if known else False
-    groups = {key: (n, newest) for key, n, newest in store.score_groups(metric, dataset=dataset, kind=kind)}
+    groups = {key: (n, newest) for key, n, newest in store.score_groups(metric, dataset=dataset, kind=kind, **among)}
     if not groups:
         return Board(metric, higher, {}, None, [], [])
     if provenance_key is None:  # the provenance most runs share (ties: the newest)
         provenance_key = max(groups, key=lambda k: groups[k])
     if provenance_key not in groups:
         raise ValueError(f"no {metric} scores with provenance {provenance_key}; known: {', '.join(groups)}")
-    best = store.best_scores(metric, provenance_key, higher, dataset=dataset, kind=kind)
+    best = store.best_scores(metric, provenance_key, higher, dataset=dataset, kind=kind, **among)
     configs = [json.loads(r[4] or "{}") for r in best]
     columns = varying_params(configs)
     rows = [BoardRow(i + 1, r[0], r[1], r[2], r[3], {c: cfg.get(c) for c in columns}, r[5], r[6], r[7])

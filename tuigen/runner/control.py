@@ -2,7 +2,6 @@
 Each returns a one-line message for a person and raises ControlError for bad requests."""
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import time
@@ -17,6 +16,7 @@ from . import slurm
 from .process import is_alive
 from .reaper import reconcile
 from .scheduler import schedule
+from .sweeps import combinations
 
 EXECUTORS = ("local", "slurm")
 
@@ -27,9 +27,11 @@ class ControlError(InputError):
 
 def launch(store: Store, kind_name: str, values: dict, *, name: str = "", tags: Sequence[str] = (),
            parent_id: int | None = None, base=None, sweep_id: int | None = None,
-           executor: str = "local", resources: dict | None = None) -> int:
+           executor: str = "local", resources: dict | None = None, study_id: int | None = None,
+           trial_number: int | None = None) -> int:
     """Validate a config, record a queued run, and start it if a slot is free (local) or
-    submit it (slurm: `resources` holds partition, gpus, time, sbatch_args, signal_before)."""
+    submit it (slurm: `resources` holds partition, gpus, time, sbatch_args, signal_before).
+    A study's trial carries its study and Optuna trial number."""
     kind = get_kind(kind_name)
     if executor not in EXECUTORS:
         raise ControlError(f"--executor must be one of {', '.join(EXECUTORS)}, got '{executor}'")
@@ -46,7 +48,7 @@ def launch(store: Store, kind_name: str, values: dict, *, name: str = "", tags: 
         dataset = f"{cfg.source}->{cfg.target}"
     run = store.create_run(kind.name, schema.to_json(cfg), name=name, dataset=dataset, tags=tags,
                            parent_id=parent_id, sweep_id=sweep_id, total_steps=getattr(cfg, "train_num_steps", None),
-                           executor=executor, resources=resources)
+                           executor=executor, resources=resources, study_id=study_id, trial_number=trial_number)
     _start(store, run.id, executor)
     return run.id
 
@@ -90,19 +92,21 @@ def _require_sbatch() -> None:
 
 def launch_sweep(store: Store, kind_name: str, grid: dict[str, list], *, base_values: dict | None = None,
                  name: str = "", tags: Sequence[str] = (), max_parallel: int | None = None,
-                 parent_id: int | None = None) -> list[int]:
-    """One run per combination of the grid's values, all validated before any is queued."""
+                 parent_id: int | None = None, random: int | None = None, seed: int = 0,
+                 executor: str = "local", resources: dict | None = None) -> list[int]:
+    """One run per combination of the grid's values (or `random` of them), all validated
+    before any is queued."""
     kind = get_kind(kind_name)
-    keys = list(grid)
-    combos = [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+    combos = combinations(grid, random=random, seed=seed)
     for combo in combos:  # fail before queuing anything
         schema.build(kind.config, {**(base_values or {}), **combo})
-    sweep_id = store.create_sweep(name or f"{kind_name}-sweep", kind_name, grid, max_parallel) if len(combos) > 1 else None
+    spec = {"grid": grid, "base": base_values or {}, "random": random, "seed": seed if random else None}
+    sweep_id = store.create_sweep(name or f"{kind_name}-sweep", kind_name, spec, max_parallel) if len(combos) > 1 else None
     ids = []
-    for i, combo in enumerate(combos):
+    for combo in combos:
         suffix = "-" + ",".join(f"{k}={v}" for k, v in combo.items()) if len(combos) > 1 else ""
         ids.append(launch(store, kind_name, {**(base_values or {}), **combo}, name=(name or kind_name) + suffix,
-                          tags=tags, parent_id=parent_id, sweep_id=sweep_id))
+                          tags=tags, parent_id=parent_id, sweep_id=sweep_id, executor=executor, resources=resources))
     return ids
 
 

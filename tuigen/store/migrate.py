@@ -13,7 +13,7 @@ from sqlalchemy import Engine, inspect, text
 from .engine import WRITE, serialize
 
 # The newest revision in migrations/versions (a test checks it matches Alembic's head).
-SCHEMA_HEAD = "0005_run_identity"
+SCHEMA_HEAD = "0006_studies"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -41,6 +41,10 @@ class RunNotFound(LookupError):
     pass
 
 
+class StudyNotFound(LookupError):
+    pass
+
+
 class StoreError(TuigenError):
     """The store itself cannot be used (damaged, locked past the busy timeout, disk full)."""
 
@@ -130,13 +134,15 @@ class Store:
                    tags: Sequence[str] = (), project: str = "", parent_id: int | None = None,
                    sweep_id: int | None = None, executor: str = "local", status: str = m.QUEUED,
                    command: str | None = None, total_steps: int | None = None,
-                   resources: dict | None = None) -> m.Run:
+                   resources: dict | None = None, study_id: int | None = None,
+                   trial_number: int | None = None) -> m.Run:
         """Record a run and make its folder, runs/<id>-<uuid8>, with the marker that ties it to
         this store and run. A path that already exists is never adopted: another uuid is drawn."""
         cfg_text = config if isinstance(config, str) else json.dumps(config)
         with self.write() as s:
             run = m.Run(kind=kind, name=name, dataset=dataset, config=cfg_text, tags=",".join(tags),
                         project=project, parent_id=parent_id, sweep_id=sweep_id, executor=executor,
+                        study_id=study_id, trial_number=trial_number,
                         status=status, command=command, created_at=time.time(), host="", device="",
                         step=0, total_steps=total_steps, run_dir="", resources=json.dumps(resources or {}),
                         uuid=str(uuidlib.uuid4()), attempt=0, launched_by=current_user(), launched_on=HOST)
@@ -174,7 +180,7 @@ class Store:
     def list_runs(self, *, kind: str | None = None, status: Sequence[str] | str | None = None,
                   dataset: str | None = None, tag: str | None = None, project: str | None = None,
                   sweep_id: int | None = None, executor: str | None = None, limit: int | None = None,
-                  newest_first: bool = True) -> list[m.Run]:
+                  newest_first: bool = True, study_id: int | None = None) -> list[m.Run]:
         q = select(m.Run)
         if kind:
             q = q.where(m.Run.kind == kind)
@@ -188,6 +194,8 @@ class Store:
             q = q.where(m.Run.project == project)
         if sweep_id is not None:
             q = q.where(m.Run.sweep_id == sweep_id)
+        if study_id is not None:
+            q = q.where(m.Run.study_id == study_id)
         if tag:  # tags are comma-separated; match a whole tag
             t = m.Run.tags
             q = q.where(or_(t == tag, t.like(f"{tag},%"), t.like(f"%,{tag}"), t.like(f"%,{tag},%")))
@@ -233,7 +241,8 @@ class Store:
         with self.read() as s:
             return dict(s.execute(select(m.Run.id, m.Run.status)).all())
 
-    def score_groups(self, metric: str, *, dataset: str | None = None, kind: str | None = None) -> list[tuple]:
+    def score_groups(self, metric: str, *, dataset: str | None = None, kind: str | None = None,
+                     run_ids: Sequence[int] | None = None) -> list[tuple]:
         """(provenance_key, runs, newest score id) per provenance of `metric`, counted in SQL."""
         q = (select(m.Score.provenance_key, func.count(func.distinct(m.Score.run_id)), func.max(m.Score.id))
              .join(m.Run, m.Run.id == m.Score.run_id).where(m.Score.metric == metric)
@@ -242,11 +251,13 @@ class Store:
             q = q.where(m.Run.dataset == dataset)
         if kind:
             q = q.where(m.Run.kind == kind)
+        if run_ids is not None:  # a sweep's, a study's or a report's runs
+            q = q.where(m.Score.run_id.in_(list(run_ids)))
         with self.read() as s:
             return [tuple(r) for r in s.execute(q)]
 
     def best_scores(self, metric: str, provenance_key: str, higher_is_better: bool, *, dataset: str | None = None,
-                    kind: str | None = None) -> list[tuple]:
+                    kind: str | None = None, run_ids: Sequence[int] | None = None) -> list[tuple]:
         """(run_id, name, kind, dataset, config, value, std, step) of each run's best score
         under one provenance, best first."""
         q = (select(m.Score.run_id, m.Run.name, m.Run.kind, m.Run.dataset, m.Run.config, m.Score.value,
@@ -257,6 +268,8 @@ class Store:
             q = q.where(m.Run.dataset == dataset)
         if kind:
             q = q.where(m.Run.kind == kind)
+        if run_ids is not None:
+            q = q.where(m.Score.run_id.in_(list(run_ids)))
         best: dict[int, tuple] = {}
         with self.read() as s:
             for row in s.execute(q):
@@ -578,3 +591,51 @@ class Store:
             s.add(sw)
             s.flush()
             return sw.id
+
+    # -- studies (tuigen tune) ----------------------------------------------------------
+    def create_study(self, name: str, kind: str, objective: str, direction: str, spec: dict,
+                     storage: str) -> m.Study:
+        with self.write() as s:
+            st = m.Study(name=name, kind=kind, objective=objective, direction=direction, spec=json.dumps(spec),
+                         storage=storage, status="running", driver_host="", created_at=time.time())
+            s.add(st)
+            s.flush()
+            return st
+
+    def get_study(self, name_or_id: str | int) -> m.Study:
+        """A study by name, or by id when given a number that names no study."""
+        with self.read() as s:
+            st = s.scalars(select(m.Study).where(m.Study.name == str(name_or_id))).first()
+            if st is None and str(name_or_id).isdigit():
+                st = s.get(m.Study, int(name_or_id))
+        if st is None:
+            raise StudyNotFound(f"no study named {name_or_id!r} in {self.url}")
+        return st
+
+    def list_studies(self) -> list[m.Study]:
+        with self.read() as s:
+            return list(s.scalars(select(m.Study).order_by(m.Study.id)))
+
+    def update_study(self, study_id: int, **fields: Any) -> None:
+        with self.write() as s:
+            s.execute(update(m.Study).where(m.Study.id == study_id).values(**fields))
+
+    def studies_of(self, run_ids: Sequence[int]) -> dict[int, str]:
+        """{study_id: name} for the studies these runs are trials of (for listings)."""
+        with self.read() as s:
+            q = (select(m.Study.id, m.Study.name).join(m.Run, m.Run.study_id == m.Study.id)
+                 .where(m.Run.id.in_(list(run_ids))).distinct())
+            return dict(s.execute(q).all())
+
+    def objective_points(self, run_id: int, key: str) -> list[tuple[int, float]]:
+        """(step, value) of a run's objective `key`, by step: its stored scores of that metric,
+        at the provenance of the newest one (the newest evaluation of each step), or, with no
+        stored score, its logged metric points. The last point is the run's objective value;
+        the ones before it are what a pruner sees during training."""
+        scores = [sc for sc in self.scores(metric=key, run_ids=[run_id]) if sc.step is not None]
+        if scores:
+            newest = scores[-1].provenance_key
+            by_step = {sc.step: sc.value for sc in scores if sc.provenance_key == newest}  # id order: newest wins
+        else:
+            by_step = {p.step: p.value for p in self.metrics(run_id, key)}
+        return sorted(by_step.items())

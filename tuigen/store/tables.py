@@ -14,9 +14,10 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 # Run states. Each transition is written by the process that owns it (see runner/).
 QUEUED, STARTING, RUNNING = "queued", "starting", "running"
 COMPLETED, FAILED, KILLED, CRASHED, UNKNOWN = "completed", "failed", "killed", "crashed", "unknown"
+PRUNED = "pruned"  # a study's trial stopped early by its pruner (stopped like killed; the reason in `error`)
 ACTIVE = (QUEUED, STARTING, RUNNING)
 LIVE = (STARTING, RUNNING)
-FINISHED = (COMPLETED, FAILED, KILLED, CRASHED)
+FINISHED = (COMPLETED, FAILED, KILLED, CRASHED, PRUNED)
 RESUMABLE = (KILLED, CRASHED, FAILED, UNKNOWN)
 STATUSES = ACTIVE + FINISHED + (UNKNOWN,)
 
@@ -41,6 +42,27 @@ class StoreMeta(Base):
     __tablename__ = "store_meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Study(Base):
+    """A hyperparameter search (`tuigen tune`): its trials are ordinary runs linked by
+    runs.study_id; the sampler's state lives in Optuna's own storage beside the store."""
+
+    __tablename__ = "studies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    objective: Mapped[str] = mapped_column(String(200))  # a stored score's metric, or a logged metric
+    direction: Mapped[str] = mapped_column(String(16))  # minimize | maximize
+    spec: Mapped[str] = mapped_column(Text, default="{}")  # JSON: search space, fixed values, trials, pruner...
+    storage: Mapped[str] = mapped_column(Text, default="")  # where Optuna keeps it (no secrets)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | stopped | failed
+    driver_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    driver_start: Mapped[float | None] = mapped_column(Float, nullable=True)
+    driver_host: Mapped[str] = mapped_column(String(200), default="")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Run(Base):
@@ -77,6 +99,9 @@ class Run(Base):
     run_dir: Mapped[str] = mapped_column(Text, default="")
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), nullable=True)
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="SET NULL"), nullable=True,
+                                                 index=True)
+    trial_number: Mapped[int | None] = mapped_column(Integer, nullable=True)  # Optuna's trial.number
 
 
 class Metric(Base):

@@ -20,6 +20,7 @@ class TuigenApp(App):
         Binding("question_mark", "help", "Help"),
         Binding("b", "leaderboard", "Board"),
         Binding("y", "system", "System"),
+        Binding("t", "studies", "Studies", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -70,6 +71,11 @@ class TuigenApp(App):
 
         self.push_screen(SystemScreen())
 
+    def action_studies(self) -> None:
+        from .screens.studies import StudiesScreen
+
+        self.push_screen(StudiesScreen())
+
     def action_new_run(self, kind: str | None = None) -> None:
         from .screens.new_run import NewRunScreen
 
@@ -87,6 +93,7 @@ class TuigenApp(App):
 
         yield SystemCommand("Leaderboard", "rank runs by FID / KID / accuracy", self.action_leaderboard)
         yield SystemCommand("System", "GPUs, CPU and memory, and which run uses what", self.action_system)
+        yield SystemCommand("Studies", "tuigen tune studies: each one's best trial so far", self.action_studies)
         yield SystemCommand("Help", "keys and what they do", self.action_help)
         for kind in KINDS.values():
             yield SystemCommand(f"New run: {kind.name}", kind.summary, lambda k=kind.name: self.action_new_run(k))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..display import group_label
 from ..experiments import KINDS
 from ..reports.run_score import run_score
 from ..runner.logs import log_path, read_from
@@ -38,6 +39,7 @@ class RunRow:
     where: str
     tags: str
     parent_id: int | None
+    group: str = ""  # the sweep it belongs to, or its study and trial
 
 
 @dataclass
@@ -78,7 +80,8 @@ class RunsPoller:
             runs = self.store.run_rows(after_id=self.max_id, ids=sorted(self.active))
         ids = [r.id for r in runs]
         summaries, scores = self.store.summary_rows(ids), self.store.newest_scores(ids)
-        rows = [_row(r, summaries.get(r.id, {}), scores.get(r.id, {})) for r in runs]
+        studies = self.store.studies_of([r.id for r in runs if r.study_id]) if any(r.study_id for r in runs) else {}
+        rows = [_row(r, summaries.get(r.id, {}), scores.get(r.id, {}), studies) for r in runs]
         for i in gone:
             self.known.pop(i, None)
             self.active.discard(i)
@@ -89,14 +92,14 @@ class RunsPoller:
         return RunsSnapshot(rows, gone, partial=first)
 
 
-def _row(run, summary: dict, scores: dict) -> RunRow:
+def _row(run, summary: dict, scores: dict, studies: dict | None = None) -> RunRow:
     kind = KINDS.get(run.kind)
     metric = summary.get(kind.progress_metric if kind else "loss") or summary.get("loss")
     label, score = run_score(run.kind, scores, summary) or ("", None)
     where = " ".join(x for x in (run.host, run.device) if x) or run.executor
     return RunRow(run.id, run.name, run.kind, run.dataset, run.status, run.step or 0, run.total_steps,
                   metric.last if metric else None, label, score, run.started_at, run.ended_at, where, run.tags,
-                  run.parent_id)
+                  run.parent_id, group_label(run.sweep_id, (studies or {}).get(run.study_id), run.trial_number))
 
 
 @dataclass
@@ -123,11 +126,3 @@ def run_detail(store: Store, run_id: int, after_id: int, log_offset: int | None,
     return RunDetail(run, json.loads(run.config or "{}"), points, points[-1].id if points else after_id,
                      store.events(run_id), arts, store.system_samples(run_id, since=since), log_text, offset,
                      summary.read_text() if summary and summary.is_file() else "")
-
-
-def metric_group(key: str) -> str:
-    """Curves that share a chart: loss, val_loss, d_loss and g_loss are one 'loss' chart."""
-    for prefix in ("val_", "train_", "test_", "d_", "g_", "source_", "target_", "eval/", "train/", "val/"):
-        if key.startswith(prefix) and len(key) > len(prefix):
-            return key[len(prefix):]
-    return key

@@ -19,7 +19,7 @@ from ..delivery import deliver
 class LeaderboardScreen(Screen):
     AUTO_FOCUS = "#board"  # arrows and enter act on the ranking at once; tab reaches the pickers
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("enter", "open", "Open run"),
-                Binding("p", "next_provenance", "Other provenance")]
+                Binding("p", "next_provenance", "Other provenance"), Binding("R", "report", "Report")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,6 +87,19 @@ class LeaderboardScreen(Screen):
         if self.board and self.board.others:
             self.provenance_key = self.board.others[0][0]
             self.refresh_board()
+
+    def action_report(self) -> None:
+        """The report of the runs ranked here, in rank order."""
+        from ...reports.report import Selection
+        from ..reporting import write_report_in_background
+
+        board = self.board
+        if board is None:
+            return
+        order = ", ".join(f"{r.rank}. run {r.run_id} ({r.value:.4g})" for r in board.rows)
+        chosen = Selection([r.run_id for r in board.rows], f"Leaderboard: {board.metric}",
+                           [f"Ranked within provenance {board.provenance_key}: {order}"])
+        write_report_in_background(self, chosen, f"board-{board.metric}")
 
     def action_open(self) -> None:
         table = self.query_one("#board", DataTable)

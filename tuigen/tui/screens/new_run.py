@@ -15,19 +15,13 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select
 from ... import config as schema
 from ...experiments import KINDS
 from ...runner import control
-
-SWEEP_SEP = "|"
-
-
-def split_values(text: str) -> list[str]:
-    return [v.strip() for v in text.split(SWEEP_SEP)] if SWEEP_SEP in text else [text.strip()]
+from ...runner.sweeps import SWEEP_SEP, check_values, split_values
 
 
 def check_field(k: schema.Knob, text: str) -> str | None:
     """The inline message for one field's text, or None when every value in it is valid."""
     try:
-        for raw in split_values(text):
-            schema.check_value(k, schema.parse_value(k, raw))
+        check_values(k, text)
     except schema.ConfigError as e:
         return str(e)
     return None

@@ -22,7 +22,8 @@ from textual_plotext import PlotextPlot
 from ...runner import control
 from ...store import ACTIVE
 from ...viz.images import read_image
-from ..data import RunDetail, metric_group, run_detail
+from ...display import metric_group
+from ..data import RunDetail, run_detail
 from ..delivery import deliver
 from ..widgets import cells
 from ..widgets.picture import picture_class

@@ -7,6 +7,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from rich.text import Text
 from textual.widgets import DataTable, Footer, Header, Input
 
 from ..data import RunRow, RunsPoller, RunsSnapshot
@@ -16,7 +17,7 @@ from ..widgets import cells
 POLL_S = 0.5
 COLUMNS = [("sel", " "), ("id", "id"), ("name", "name"), ("kind", "kind"), ("dataset", "dataset"),
            ("status", "status"), ("progress", "progress"), ("loss", "loss"), ("score", "score"),
-           ("time", "time"), ("where", "where")]
+           ("time", "time"), ("where", "where"), ("sweep", "sweep")]
 SORTABLE = [key for key, _ in COLUMNS if key != "sel"]
 
 
@@ -33,6 +34,7 @@ class RunListScreen(Screen):
         Binding("c", "clone", "Clone+edit"),
         Binding("d", "delete", "Delete"),
         Binding("v", "compare", "Compare"),
+        Binding("R", "report", "Report"),
         Binding("escape", "clear", "Clear", show=False),
     ]
 
@@ -102,7 +104,8 @@ class RunListScreen(Screen):
                 "progress": cells.progress_bar(row.step, row.total, rate),
                 "loss": cells.number(row.loss),
                 "score": f"{row.score_label} {cells.number(row.score)}" if row.score is not None else "-",
-                "time": cells.elapsed(row.started_at, row.ended_at), "where": row.where}
+                "time": cells.elapsed(row.started_at, row.ended_at), "where": row.where,
+                "sweep": Text(row.group)}
 
     def _visible(self, row: RunRow) -> bool:
         if not self.filter_text:
@@ -140,7 +143,8 @@ class RunListScreen(Screen):
         return {"id": r.id, "name": r.name, "kind": r.kind, "dataset": r.dataset, "status": r.status,
                 "progress": (r.step / r.total) if r.total else r.step, "loss": r.loss if r.loss is not None else float("inf"),
                 "score": r.score if r.score is not None else float("inf"),
-                "time": (r.ended_at or time.time()) - (r.started_at or time.time()), "where": r.where}[self.sort_key]
+                "time": (r.ended_at or time.time()) - (r.started_at or time.time()), "where": r.where,
+                "sweep": r.group}[self.sort_key]
 
     def _sort(self) -> None:
         self.table.sort("id", key=lambda cell: self._sort_value(int(cell)), reverse=self.sort_reverse)
@@ -267,6 +271,14 @@ class RunListScreen(Screen):
         from .compare import CompareScreen
 
         self.app.push_screen(CompareScreen(ids))
+
+    def action_report(self) -> None:
+        """The report of the selected runs (or the one under the cursor)."""
+        from ...reports.report import Selection
+        from ..reporting import write_report_in_background
+
+        ids = self.targets()
+        write_report_in_background(self, Selection(ids, "Runs " + ", ".join(map(str, ids))), "runs")
 
     @work(thread=True, group="run-actions")
     def _do(self, fn, run_id: int, **kw) -> None:
