@@ -20,13 +20,14 @@ class SamplerSettings:
 
     def provenance(self, timesteps: int) -> dict:
         return {"sampler": self.sampler, "steps": self.steps if self.sampler == "ddim" else timesteps,
-                "eta": self.eta if self.sampler == "ddim" else 1.0, "guidance": self.guidance}
+                "eta": self.eta if self.sampler == "ddim" else 1.0, "guidance": self.guidance, "seed": self.seed}
 
 
 def sampler_provenance(trained, settings: SamplerSettings) -> dict:
-    """How the scored images were drawn: a GAN's single forward pass, or the diffusion sampler."""
+    """How the scored images were drawn: a GAN's single forward pass, or the diffusion sampler;
+    with the seed, since the sample set is a function of it."""
     if trained.is_gan:
-        return {"sampler": "gan", "guidance": 0.0}
+        return {"sampler": "gan", "guidance": 0.0, "seed": settings.seed}
     return settings.provenance(trained.diffusion.T)
 
 
