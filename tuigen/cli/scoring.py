@@ -6,7 +6,9 @@ import json
 import time
 from pathlib import Path
 
+from ..display import safe_text
 from ..experiments import KINDS
+from ..metrics.modes import DEFAULT_METHOD, DEFAULT_MODE, FID_METHODS, FID_MODES
 from ..store import Store
 from .argtypes import bounded, device
 from .generate import _Bar, _progress, out
@@ -30,6 +32,11 @@ def add_parsers(sub) -> None:
     f.add_argument("--weights", choices=("ema", "raw"), default="ema")
     f.add_argument("--device", type=device, default="auto")
     f.add_argument("--seed", type=bounded(int, 0), default=0)
+    f.add_argument("--mode", choices=list(FID_MODES), default=DEFAULT_MODE,
+                   help="; ".join(f"{m.name}: {m.definition}" for m in FID_MODES.values()) + f" (default {DEFAULT_MODE})")
+    f.add_argument("--fid-method", choices=FID_METHODS, default=DEFAULT_METHOD,
+                   help="tr sqrt(S1 S2) by eigh (symmetric eigendecompositions) or pytorch-fid (scipy's sqrtm, "
+                        f"slower); they agree to 1e-6 (default {DEFAULT_METHOD})")
     f.add_argument("--json", action="store_true")
 
     a = sub.add_parser("accuracy", help="evaluator accuracy of a conditional run's samples (stored with provenance)",
@@ -114,24 +121,42 @@ def cmd_fid(store: Store, args) -> int:
                                    args.guidance, args.batch, args.seed)
         with _progress() as bar:
             result = fid_of_run(store, int(targets[0]), n=args.num, settings=settings, checkpoint=args.checkpoint,
-                                weights=args.weights, device=args.device, bar=bar, bar_factory=_Bar)
+                                weights=args.weights, device=args.device, bar=bar, bar_factory=_Bar,
+                                mode=args.mode, fid_method=args.fid_method)
+        skipped = []
     elif len(targets) == 2:
         for t in targets:
             if not Path(t).is_dir():
                 raise ValueError(f"{t} is not a folder; use tuigen fid DIR_A DIR_B or tuigen fid RUN")
         with _progress() as bar:
-            result = fid_of_folders(targets[0], targets[1], device=args.device, bar=bar, bar_factory=_Bar)
+            result, skipped = fid_of_folders(targets[0], targets[1], device=args.device, bar=bar, bar_factory=_Bar,
+                                             mode=args.mode, fid_method=args.fid_method)
     else:
         raise ValueError("fid takes a run id, or two folders: tuigen fid RUN | tuigen fid DIR_A DIR_B")
+    _print_skipped(skipped)
     if result.warning:
         out.print(f"[yellow]warning:[/] {result.warning}")
     if args.json:
         print(json.dumps({"fid": result.fid, "kid_mean": result.kid_mean, "kid_std": result.kid_std,
-                          "comparable": result.comparable, "provenance": result.provenance}, default=str))
+                          "comparable": result.comparable, "provenance": result.provenance,
+                          "skipped": [{"folder": d, "files": [{"file": f, "reason": why} for f, why in files]}
+                                      for d, files in skipped]},
+                         default=str))
     else:
         print(f"FID {result.fid:.4f}  KID {result.kid_mean:.5f} ± {result.kid_std:.5f}  "
               f"(N = {result.n_a} vs {result.n_b})")
     return 0
+
+
+def _print_skipped(skipped: list[tuple[str, list[tuple[str, str]]]]) -> None:
+    """Each folder's skipped files on stderr, named with their reasons (the first 20, then a count)."""
+    from ..data.folder import skipped_lines
+
+    for folder, files in skipped:
+        if files:
+            out.print(safe_text(f"{folder}: {len(files)} file(s) skipped"), markup=False)
+            for line in skipped_lines(files):
+                out.print(safe_text(f"  {line}"), markup=False)
 
 
 def cmd_dann_table(store: Store, args) -> int:

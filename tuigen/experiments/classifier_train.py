@@ -8,7 +8,8 @@ import torch
 from ..data import load_dataset
 from ..models.classifier import SmallCNN, classification_loss, held_out_scores
 from ..models.pixels import to_float
-from .common import LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, restore_state, state_of, to_device
+from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
+                     state_of, to_device)
 
 
 def train(cfg, ctx) -> None:
@@ -18,6 +19,7 @@ def train(cfg, ctx) -> None:
     torch.manual_seed(cfg.seed + ctx.rank)  # each data-parallel rank its own dropout; DDP syncs the weights
     dev = ctx.device
     data = load_dataset(cfg.dataset, cfg.image_size or None)
+    report_skipped(ctx, data)
     train_set, val = data.split(cfg.val_fraction, cfg.seed)
     multi = data.label_kind == "multi"
     x_tr, y_tr = to_device(train_set.images, dev), to_device(train_set.labels, dev)

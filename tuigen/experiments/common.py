@@ -109,3 +109,15 @@ class LossGuard:
     def _message(step: int, detail: str) -> str:
         return (f"the training loss became NaN or infinite at step {step}{detail}; lower --lr, check the data, "
                 "or let a few bad steps be skipped with --nonfinite_steps N")
+
+
+def report_skipped(ctx, data) -> None:
+    """Name each file a folder dataset left out, with its reason, in the run's events (the first
+    SHOWN_SKIPPED one by one, then a count): the same files `tuigen fid` of the folder skips."""
+    if not data.skipped:
+        return
+    from ..data.folder import skipped_lines
+
+    ctx.event(f"{data.name}: {len(data.skipped)} file(s) skipped, training on the other {len(data)}", "warning")
+    for line in skipped_lines(data.skipped):
+        ctx.event(line, "warning")

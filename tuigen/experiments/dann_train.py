@@ -28,7 +28,8 @@ from ..data import load_dataset
 from ..data.core import ImageDataset
 from ..models.dann import DANN, annealed_lr, grad_reverse, grl_lambda
 from ..models.pixels import to_float
-from .common import LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, restore_state, state_of, to_device
+from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
+                     state_of, to_device)
 from .dann import ANNEAL_ALPHA, ANNEAL_BETA, SGD_MOMENTUM, class_mismatch_message
 
 EPOCH_KEYS = ("label_loss", "train_acc", "domain_loss", "domain_acc")
@@ -77,6 +78,8 @@ def train(cfg, ctx) -> None:
     checkpoint_every epochs, and the t-SNE figures once the last epoch is done."""
     torch.manual_seed(cfg.seed)
     src, tgt = load_domains(cfg)
+    for domain in (src, tgt):
+        report_skipped(ctx, domain)
     dev = ctx.device
     src_tr, src_va = src.split(cfg.val_fraction, cfg.seed)
     tgt_tr, tgt_va = tgt.split(cfg.val_fraction, cfg.seed)

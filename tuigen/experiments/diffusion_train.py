@@ -12,7 +12,8 @@ from ..models.unet import UNet
 from ..trained.conditioning import Conditioning, grid_columns, preview_labels
 from ..trained.diffusion import Trained, make_diffusion, model_args
 from ..models.pixels import VALUE_RANGE, to_float
-from .common import LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, restore_state, state_of, to_device
+from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
+                     state_of, to_device)
 
 
 def drop_labels(labels: torch.Tensor, p: float, model: UNet, gen: torch.Generator) -> torch.Tensor:
@@ -34,6 +35,7 @@ def train(cfg, ctx) -> None:
     dev = ctx.device
     torch.manual_seed(cfg.seed + ctx.rank)  # each data-parallel rank its own noise; DDP syncs the weights
     data = load_dataset(cfg.dataset, cfg.image_size)
+    report_skipped(ctx, data)
     conditional = hasattr(cfg, "p_uncond")
     cond = Conditioning.of_dataset(data, conditional)
     if conditional and cond.kind == "none":
@@ -135,7 +137,7 @@ def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: in
     trained = Trained(model, diffusion, cond, step, "ema", tuple(data.images.shape[1:]))
     images = sample(trained, cfg.fid_n, batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
                     labels=balanced_labels(cond, cfg.fid_n), guidance=settings.guidance, seed=settings.seed)
-    reference = reference_identity(data.name, data.images)
+    reference = reference_identity(data)
     result = compare(images, data.images, identity_b=reference, device=ctx.device)
     ctx.log({"fid": result.fid, "kid": result.kid_mean}, step)
     prov = fid_provenance(result, reference, sampler_provenance(trained, settings), "ema")

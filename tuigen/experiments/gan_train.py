@@ -30,7 +30,8 @@ from ..models.summary import format_summary, summarize
 from ..trained.conditioning import Conditioning, preview_labels
 from ..trained.gan import MIXING_SOURCES, build_discriminator, build_generator, model_args, run_d, run_g
 from ..models.pixels import VALUE_RANGE, to_float
-from .common import LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, restore_state, state_of, to_device
+from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
+                     state_of, to_device)
 
 WINDOW_KEYS = ("d_loss", "d_x", "d_g_z", "g_loss")
 
@@ -208,6 +209,7 @@ def train(cfg, ctx) -> None:
 
     torch.manual_seed(cfg.seed)
     data = load_dataset(cfg.dataset, cfg.image_size)
+    report_skipped(ctx, data)
     t = GANTraining(cfg, data, ctx.device)
     fixed = _fixed_inputs(cfg, t.cond, t.images, t.labels, ctx.device)
     state = ctx.load_checkpoint()

@@ -31,19 +31,21 @@ def sampler_provenance(trained, settings: SamplerSettings) -> dict:
     return settings.provenance(trained.diffusion.T)
 
 
-def reference_identity(dataset: str, images) -> str:
-    """A stable name for a dataset's images in the FID stats cache and in score provenance."""
+def reference_identity(data) -> str:
+    """A stable name for a dataset's images (an ImageDataset) in the FID stats cache and in score
+    provenance: a built-in by name, a folder by its content fingerprint (never its path), so an
+    edited folder is a new reference and a copied one the same."""
     from ..data.cache import DATA_VERSION
 
-    n, c, size, _ = images.shape
-    return f"dataset:{dataset}/size{size}/ch{c}/n{n}/data-v{DATA_VERSION}"
+    n, c, size, _ = data.images.shape
+    return f"dataset:{data.source}/size{size}/ch{c}/n{n}/data-v{DATA_VERSION}"
 
 
 def fid_provenance(result, reference: str, sampler: dict, weights: str) -> dict:
     """What must match for two FIDs (or KIDs) to be ranked together (not the checkpoint step)."""
     p = result.provenance
-    return {"n": result.n_a, "reference": reference, "reference_n": result.n_b, "extractor": p["extractor"],
-            "input_scaling": p["input_scaling"], "fid_method": p["fid_method"],
+    return {"n": result.n_a, "reference": reference, "reference_n": result.n_b, "fid_mode": p["fid_mode"],
+            "extractor": p["extractor"], "input_scaling": p["input_scaling"], "fid_method": p["fid_method"],
             "kid": f"{p['kid']['subsets']}x{p['kid']['subset_size']}", "weights": weights, **sampler}
 
 
