@@ -212,3 +212,125 @@ def test_the_first_loss_logged_after_a_resume_is_the_uninterrupted_one(store, on
     got = {p.step: p.value for p in store.metrics(stopped.id, "loss")}
     assert sorted(got) == [10, 20]
     assert got[20] == pytest.approx(ref[20], rel=1e-6)
+
+
+# -- 6. one stated board rule; GAN sample sets depend only on the seed -------------------------
+def test_a_board_entry_is_the_newest_evaluation_unless_best_and_counts_them(store, cli):
+    prov = {"n": 256, "reference": "dataset:mnist", "sampler": "ddim", "steps": 50}
+    often = store.create_run("ddpm", json.dumps({"lr": 1e-4}), dataset="mnist")
+    once = store.create_run("ddpm", json.dumps({"lr": 3e-4}), dataset="mnist")
+    for step, fid in enumerate([31.0, 22.0, 35.0, 27.0, 29.0, 24.0, 33.0, 26.0, 30.0, 28.0], 1):  # noisy draws
+        store.add_score(often.id, "fid", fid, prov, step=1000 * step)
+    store.add_score(often.id, "fid", 29.5, prov, step=10000)  # the newest checkpoint scored again
+    store.add_score(once.id, "fid", 25.0, prov, step=10000)
+    code, out, err = cli("board", "--metric", "fid", "--json")
+    assert code == 0, err
+    board = json.loads(out)
+    assert [(r["run_id"], r["value"], r["evaluations"]) for r in board["rows"]] == [(once.id, 25.0, 1),
+                                                                                    (often.id, 29.5, 11)]
+    assert board["rule"] == "each run's score at its newest evaluated checkpoint"
+    code, out, _ = cli("board", "--metric", "fid", "--best", "--json")
+    assert [(r["run_id"], r["value"]) for r in json.loads(out)["rows"]] == [(often.id, 22.0), (once.id, 25.0)]
+    code, text, _ = cli("board", "--metric", "fid")
+    assert "entry: each run's score at its newest evaluated checkpoint (--best" in text
+    assert text.splitlines()[4].split()[-1] == "evals" and text.splitlines()[6].split()[-1] == "11"
+
+
+def test_a_gan_sample_set_depends_only_on_its_seed(one_torch_thread):
+    from tuigen.trained.conditioning import Conditioning
+    from tuigen.trained.gan import TrainedGAN, build_generator
+    from tuigen.trained.provenance import SamplerSettings, sampler_provenance
+    from tuigen.trained.sampling import sample
+
+    torch.manual_seed(0)
+    args = dict(image_size=8, channels=1, latent_dim=8, width=4, embed_dim=4, cond_kind="none", cond_size=0)
+    gan = TrainedGAN(build_generator("dcgan", args).eval(), "dcgan", Conditioning("none", 0, []), (1, 8, 8), 1, "raw",
+                     8, torch.device("cpu"))
+    assert np.array_equal(sample(gan, 10, batch=3, seed=7), sample(gan, 10, batch=10, seed=7))
+    z0, z64 = gan.latents(128, 0), gan.latents(128, 64)
+    shared = (z0[:, None, :] == z64[None, :, :]).all(-1)
+    assert not shared.any()  # seeds 0 and 64 share no latent (they shared 64 of 128 before)
+    assert torch.equal(gan.latents(5, 0, first=3), z0[3:8])
+    assert sampler_provenance(gan, SamplerSettings(seed=64))["seed"] == 64
+
+
+# -- 7. DANN accuracies are scores; cgan runs get an accuracy ----------------------------------
+def test_dann_runs_store_target_and_source_validation_accuracy_as_scores(store, cli, one_torch_thread):
+    from tuigen.experiments.dann import DANNConfig
+    from tuigen.experiments.dann_train import train
+
+    cfg, run = _run(store, DANNConfig, "dann", source="digits", target="mnist", image_size=8, width=4, batch_size=16,
+                    steps_per_epoch=3, epochs=2, tsne_points=0, device="cpu")
+    run_in_context(train, store, cfg, run)
+    for key in ("target_acc", "source_acc"):
+        scores = store.scores(metric=key, run_ids=[run.id])
+        assert [s.step for s in scores] == [3, 6]
+        assert [s.value for s in scores] == [p.value for p in store.metrics(run.id, key)]
+        prov = json.loads(scores[0].provenance)
+        assert prov["dataset"] == ("mnist" if key == "target_acc" else "digits") and prov["split"] == "held-out"
+        assert prov["split_seed"] == 0 and prov["source"] == "digits" and prov["target"] == "mnist"
+    code, out, _ = cli("board", "--metric", "target_acc", "--json")
+    rows = json.loads(out)["rows"]
+    assert [(r["run_id"], r["step"], r["evaluations"]) for r in rows] == [(run.id, 6, 2)]
+
+
+def test_accuracy_scores_a_cgan_run(store, cli, one_torch_thread):
+    from tuigen.experiments.gan import CGANConfig
+    from tuigen.experiments.gan_train import train
+
+    cfg, run = _run(store, CGANConfig, "cgan", dataset="digits", image_size=8, g_width=4, d_width=4, latent_dim=8,
+                    batch_size=8, train_num_steps=2, sample_every=2, num_samples=10, device="cpu")
+    run_in_context(train, store, cfg, run)
+    code, out, err = cli("accuracy", run.id, "--per_class", "2", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert 0.0 <= result["accuracy"] <= 1.0
+    prov = json.loads(store.scores(metric="accuracy", run_ids=[run.id])[-1].provenance)
+    assert prov["sampler"] == "gan" and prov["n"] == 20 and prov["labels"] == "balanced-2-per-class"
+    assert prov["evaluator"].startswith("digits/size8/ch1") and prov["seed"] == 0
+
+
+def test_a_multi_hot_cgan_samples_the_fixed_label_sets(store, one_torch_thread):
+    """What accuracy samples for a multi-hot cgan: the fixed shapes test labels, one image each."""
+    from tuigen.experiments.gan import CGANConfig
+    from tuigen.experiments.gan_train import train
+    from tuigen.generate.loading import load_trained
+    from tuigen.metrics.evaluators import eval_labels
+    from tuigen.trained.sampling import sample
+
+    cfg, run = _run(store, CGANConfig, "cgan", dataset="shapes", image_size=8, g_width=4, d_width=4, latent_dim=8,
+                    batch_size=8, train_num_steps=1, sample_every=1, num_samples=8, device="cpu")
+    run_in_context(train, store, cfg, run)
+    _, _, trained = load_trained(store, run.id)
+    labels = eval_labels(trained.cond.kind, trained.cond.size)
+    images = sample(trained, len(labels), batch=5, labels=torch.as_tensor(labels))
+    assert images.shape == (len(labels), 8, 8, 3) and labels.shape == (len(labels), 24)
+
+
+def _epochs(store, mode: str, target_acc: list[float], source_acc: list[float], scenario=("mnist", "mnist-m")):
+    run = store.create_run("dann", json.dumps({"source": scenario[0], "target": scenario[1], "mode": mode}))
+    store.update_run(run.id, status="completed")
+    points = [(k, 10 * (i + 1), v, 0.0) for k, values in (("target_acc", target_acc), ("source_acc", source_acc))
+              for i, v in enumerate(values)]
+    store.log_metrics(run.id, points)
+    return run.id
+
+
+def test_dann_table_never_selects_by_target_labels(store, cli):
+    # seeds of one setting: target accuracy peaks mid-training, source validation peaks elsewhere
+    a = _epochs(store, "dann", [0.40, 0.60, 0.50], [0.80, 0.90, 0.85])
+    b = _epochs(store, "dann", [0.45, 0.70, 0.44], [0.95, 0.90, 0.97])
+    c = _epochs(store, "source-only", [0.30, 0.35], [0.90, 0.90])
+    code, out, err = cli("dann-table", "--json")
+    assert code == 0, err
+    table = json.loads(out)
+    dann = table["rows"][1]["cells"][0]
+    assert table["rule"] == "last" and dann["values"] == [0.50, 0.44] and dann["run_ids"] == [a, b]
+    assert dann["value"] == pytest.approx(0.47) and dann["std"] == pytest.approx(np.std([0.50, 0.44], ddof=1))
+    assert table["rows"][0]["cells"][0]["values"] == [0.35] and table["rows"][0]["cells"][0]["std"] is None
+    code, out, _ = cli("dann-table", "--rule", "best-source-val", "--json")
+    cells = json.loads(out)["rows"]
+    assert cells[1]["cells"][0]["values"] == [0.60, 0.44] and cells[0]["cells"][0]["values"] == [0.30]  # ties: first
+    code, text, _ = cli("dann-table", "--with-ids")
+    assert text.splitlines()[0] == "target accuracy at each run's last epoch (rule last); mean ± sd over completed runs"
+    assert f"0.4700 ± 0.0424 (n=2; runs {a}, {b})" in text and f"0.3500 (run {c})" in text

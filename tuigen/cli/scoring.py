@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from ..display import safe_text
+from ..display import safe_text, strict_json
 from ..experiments import KINDS
 from ..metrics.modes import DEFAULT_METHOD, DEFAULT_MODE, FID_METHODS, FID_MODES
+from ..reports.dann_table import RULES as DANN_RULES
 from ..store import Store
 from .argtypes import bounded, device
 from .generate import _Bar, _progress, out
@@ -39,7 +39,8 @@ def add_parsers(sub) -> None:
                         f"slower); they agree to 1e-6 (default {DEFAULT_METHOD})")
     f.add_argument("--json", action="store_true")
 
-    a = sub.add_parser("accuracy", help="evaluator accuracy of a conditional run's samples (stored with provenance)",
+    a = sub.add_parser("accuracy", help="evaluator accuracy of a conditional run's samples (cond-ddpm, cgan; stored "
+                                        "with provenance)",
                        epilog="example: tuigen accuracy 7 --guidance 2   (and --guidance 0 for the unguided number)")
     a.add_argument("run_id", type=int)
     a.add_argument("--guidance", type=float, default=0.0, help="w: eps = (1+w) eps_cond - w eps_uncond; 0 = unguided")
@@ -59,11 +60,16 @@ def add_parsers(sub) -> None:
     b.add_argument("--dataset")
     b.add_argument("--kind", choices=list(KINDS))
     b.add_argument("--provenance", help="rank this provenance (default: the one most runs share)")
+    b.add_argument("--best", action="store_true",
+                   help="each run's best score over all its evaluations (default: its score at its newest "
+                        "evaluated checkpoint, so runs scored often gain nothing from it)")
     b.add_argument("--json", action="store_true")
 
-    d = sub.add_parser("dann-table", help="target accuracy: source-only / DANN / target-only per scenario")
-    d.add_argument("--stat", choices=("max", "last"), default="max",
-                   help="best epoch (max, optimistic) or final epoch (last)")
+    d = sub.add_parser("dann-table", help="target accuracy: source-only / DANN / target-only per scenario",
+                       description="Each cell is the mean (± sd) over completed dann runs of that mode and scenario "
+                                   "of each run's target accuracy at an epoch chosen without target labels.")
+    d.add_argument("--rule", choices=list(DANN_RULES), default="last",
+                   help="; ".join(f"{k}: {v}" for k, v in DANN_RULES.items()) + " (default last)")
     d.add_argument("--with-ids", action="store_true", help="show the run behind each number")
     d.add_argument("--tag")
     d.add_argument("--project")
@@ -74,12 +80,13 @@ def cmd_board(store: Store, args) -> int:
     from ..experiments import scores
     from ..reports.leaderboard import format_board, leaderboard
 
-    board = leaderboard(store, args.metric, dataset=args.dataset, kind=args.kind, provenance_key=args.provenance)
+    board = leaderboard(store, args.metric, dataset=args.dataset, kind=args.kind, provenance_key=args.provenance,
+                        best=args.best)
     if board.provenance_key is None and args.metric not in scores():  # likely a typo, not an empty board
         raise ValueError(f"--metric {args.metric}: no scores by that name; expected one of "
                          f"{', '.join(sorted(scores()))} or another recorded score")
     if args.json:
-        print(json.dumps({"metric": board.metric, "higher_is_better": board.higher_is_better,
+        print(strict_json({"metric": board.metric, "higher_is_better": board.higher_is_better, "rule": board.rule,
                           "provenance": board.provenance, "provenance_key": board.provenance_key,
                           "columns": board.columns, "rows": [vars(r) for r in board.rows],
                           "not_ranked": [{"provenance_key": k, "runs": n, "provenance": p} for k, n, p in board.others]}))
@@ -90,13 +97,13 @@ def cmd_board(store: Store, args) -> int:
 
 def cmd_accuracy(store: Store, args) -> int:
     from ..generate.scoring import SamplerSettings, accuracy_of_run
-    from ..generate.loading import DIFFUSION, load_trained
+    from ..generate.loading import GENERATIVE, load_trained
 
     settings = SamplerSettings(args.sampler, None if args.sampler == "ddpm" else args.steps, 0.0, args.guidance,
                                args.batch, args.seed)
     _, _, trained = load_trained(store, args.run_id, checkpoint=args.checkpoint, weights=args.weights,
-                                 device=args.device, kinds=DIFFUSION)
-    per_batch = len(trained.diffusion.timesteps_for(args.sampler, settings.steps))
+                                 device=args.device, kinds=GENERATIVE)
+    per_batch = 1 if trained.is_gan else len(trained.diffusion.timesteps_for(args.sampler, settings.steps))
     n = args.per_class * trained.cond.size if trained.cond.kind == "class" else 32
     t0 = time.perf_counter()
     with _progress() as bar:
@@ -105,7 +112,7 @@ def cmd_accuracy(store: Store, args) -> int:
                                     which=args.labels, checkpoint=args.checkpoint, weights=args.weights,
                                     device=args.device, on_sample=tick)
     if args.json:
-        print(json.dumps({"accuracy": acc, "provenance": prov}))
+        print(strict_json({"accuracy": acc, "provenance": prov}))
     else:
         print(f"accuracy {acc:.4f} on {prov['n']} samples ({prov['labels']}, guidance w={args.guidance:g}, "
               f"evaluator held-out accuracy {prov['evaluator_held_out_accuracy']}); {time.perf_counter() - t0:.0f}s")
@@ -137,11 +144,10 @@ def cmd_fid(store: Store, args) -> int:
     if result.warning:
         out.print(f"[yellow]warning:[/] {result.warning}")
     if args.json:
-        print(json.dumps({"fid": result.fid, "kid_mean": result.kid_mean, "kid_std": result.kid_std,
+        print(strict_json({"fid": result.fid, "kid_mean": result.kid_mean, "kid_std": result.kid_std,
                           "comparable": result.comparable, "provenance": result.provenance,
                           "skipped": [{"folder": d, "files": [{"file": f, "reason": why} for f, why in files]}
-                                      for d, files in skipped]},
-                         default=str))
+                                      for d, files in skipped]}))
     else:
         print(f"FID {result.fid:.4f}  KID {result.kid_mean:.5f} ± {result.kid_std:.5f}  "
               f"(N = {result.n_a} vs {result.n_b})")
@@ -162,6 +168,7 @@ def _print_skipped(skipped: list[tuple[str, list[tuple[str, str]]]]) -> None:
 def cmd_dann_table(store: Store, args) -> int:
     from ..reports.dann_table import dann_table, dann_table_dict, format_dann_table
 
-    columns, rows = dann_table(store, stat=args.stat, tag=args.tag, project=args.project)
-    print(json.dumps(dann_table_dict(columns, rows)) if args.json else format_dann_table(columns, rows, with_ids=args.with_ids))
+    columns, rows = dann_table(store, rule=args.rule, tag=args.tag, project=args.project)
+    print(strict_json(dann_table_dict(columns, rows, rule=args.rule)) if args.json
+          else format_dann_table(columns, rows, rule=args.rule, with_ids=args.with_ids))
     return 0

@@ -8,6 +8,7 @@ import torch
 from ..data import load_dataset
 from ..models.classifier import SmallCNN, classification_loss, held_out_scores
 from ..models.pixels import to_float
+from ..trained.provenance import held_out_provenance
 from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
                      state_of, to_device)
 
@@ -69,9 +70,8 @@ def train(cfg, ctx) -> None:
             ctx.log({"images_per_s": seen / (time.perf_counter() - t0), **scores}, step)
             t0, seen = time.perf_counter(), 0
             if step == cfg.train_num_steps:  # the finished run's accuracy, for the board
-                ctx.add_score("val_acc", scores["val_acc"], {
-                    "dataset": data.name, "image_size": h, "split": "held-out", "val_fraction": cfg.val_fraction,
-                    "split_seed": cfg.seed, "n": len(val.images)}, step=step)
+                ctx.add_score("val_acc", scores["val_acc"], held_out_provenance(
+                    data, val_fraction=cfg.val_fraction, split_seed=cfg.seed, n=len(val.images)), step=step)
         if step % cfg.checkpoint_every == 0:
             ctx.save_checkpoint(snapshot())
     ctx.save_checkpoint(snapshot())  # the final state, or where a stop request left it

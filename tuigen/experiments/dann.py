@@ -139,7 +139,10 @@ KIND = ExperimentKind(
     entry="tuigen.experiments.dann_train:train",
     summary="domain adaptation (DANN): source-only, dann (gradient reversal) or target-only; "
             "target accuracy and t-SNE of the features",
-    scores=(Score("target_acc", higher_is_better=True, label="target accuracy"),),
+    # each epoch's held-out accuracies: the target's (the table's number) and the source's (the
+    # validation accuracy a label-free model selection may use)
+    scores=(Score("target_acc", higher_is_better=True, label="target accuracy"),
+            Score("source_acc", higher_is_better=True, label="source validation accuracy")),
     demo=({"source": "mnist", "target": "mnist-m", "mode": "dann", "image_size": 16, "epochs": 2, "width": 16,
            "tsne_points": 200},),
     progress_metric="loss",

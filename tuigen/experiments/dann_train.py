@@ -28,6 +28,7 @@ from ..data import load_dataset
 from ..data.core import ImageDataset
 from ..models.dann import DANN, annealed_lr, grad_reverse, grl_lambda
 from ..models.pixels import to_float
+from ..trained.provenance import held_out_provenance
 from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
                      state_of, to_device)
 from .dann import ANNEAL_ALPHA, ANNEAL_BETA, SGD_MOMENTUM, class_mismatch_message
@@ -158,6 +159,10 @@ def train(cfg, ctx) -> None:
             if dann:
                 metrics["lambda"] = lam
             ctx.log(metrics, step)
+            for key, split, domain in (("target_acc", tgt_va, tgt), ("source_acc", src_va, src)):
+                ctx.add_score(key, metrics[key], held_out_provenance(
+                    domain, val_fraction=cfg.val_fraction, split_seed=cfg.seed, n=len(split),
+                    source=src.source, target=tgt.source), step=step)
             sums = {}
             t0, seen = time.perf_counter(), 0
             if epoch % cfg.checkpoint_every == 0 or step == total:

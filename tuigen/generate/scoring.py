@@ -28,7 +28,7 @@ def accuracy_of_run(store: Store, run_id: int, *, settings: SamplerSettings, per
 
     run, cfg, trained = load_trained(store, run_id, checkpoint=checkpoint, weights=weights, device=device)
     if trained.cond.kind == "none":
-        raise ValueError(f"run {run_id} is unconditional; accuracy needs a conditional run (cond-ddpm)")
+        raise ValueError(f"run {run_id} is unconditional; accuracy needs a conditional run (cond-ddpm or cgan)")
     labels = eval_labels(trained.cond.kind, trained.cond.size, per_class=per_class, which=which)
     evaluator = get_evaluator(run.dataset, trained.image_shape[1], trained.image_shape[0], device=trained.device)
     images = sample(trained, len(labels), batch=settings.batch, sampler=settings.sampler, steps=settings.steps,

@@ -141,6 +141,7 @@ class TorchContext(Context):
 
     def _rewind_to(self, step: int) -> None:
         dropped = self.store.truncate_metrics(self.run_id, after_step=step)
+        self.store.truncate_scores(self.run_id, after_step=step)  # scored again as the steps are run again
         self.event(f"resumed from checkpoint at step {step}" + (f" ({dropped} later points replaced)" if dropped else ""))
 
 

@@ -57,3 +57,12 @@ def fid_scores(result) -> list[tuple[str, float, float | None]]:
 def accuracy_provenance(n: int, labels: str, evaluator, weights: str, sampler: dict) -> dict:
     return {"n": n, "labels": labels, "evaluator": evaluator.identity,
             "evaluator_held_out_accuracy": round(evaluator.held_out_accuracy, 4), "weights": weights, **sampler}
+
+
+def held_out_provenance(data, *, val_fraction: float, split_seed: int, n: int, **extra) -> dict:
+    """What makes two held-out accuracies comparable: the data by content (a folder's fingerprint,
+    never its path), its size, and the split (fraction, seed, count)."""
+    from ..data.cache import DATA_VERSION
+
+    return {"dataset": data.source, "image_size": data.image_size, "data_version": DATA_VERSION, "split": "held-out",
+            "val_fraction": val_fraction, "split_seed": split_seed, "n": n, **extra}
