@@ -42,6 +42,8 @@ def test_check_spec_accepts_builtins_and_folders(tmp_path: Path) -> None:
     assert set(BUILTIN) == {"mnist", "digits", "mnist-m", "shapes", "faces"}
     for name, info in BUILTIN.items():
         assert check_dataset_spec(name, labelled=True) is info
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "deep" / "er" / "x.PNG").write_bytes(b"")  # an image file anywhere below, by its name
     assert check_dataset_spec(f"folder:{tmp_path}") is None
 
 
