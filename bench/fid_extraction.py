@@ -10,14 +10,14 @@ to 299x299):
 - pytorch-fid: ``pytorch_fid.fid_score.get_activations`` over the images saved as PNG files
   (its DataLoader with ``--workers`` processes, default as pytorch-fid's CLI: min(8, cores)),
   ``InceptionV3`` with its own resize and 2x - 1 scaling inside;
-- tuigen, from memory: ``image_features`` on the uint8 array (scaling "pytorch-fid" here, so
-  the features can be compared with pytorch-fid's; the default "tf" scaling costs the same);
-- tuigen, from the folder: ``load_image_folder`` + ``image_features`` (default scaling), the
-  path of ``tuigen fid DIR_A DIR_B``.
+- tuigen, from memory: ``image_features`` on the uint8 array (scaling "pytorch-fid", the
+  default, so the features can be compared with pytorch-fid's);
+- tuigen, from the folder: ``folder_stats`` (uncached), the path of ``tuigen fid DIR_A DIR_B``:
+  the one folder reader, decoding and extracting a batch at a time.
 
 Then ``compare`` on two halves of the images with an empty cache (first), repeated (everything
-cached), reversed (features cached, FID/KID recomputed; with pytorch-fid's sqrtm and with
-method "eigh") and with a new second half (reference cached). Model construction is outside
+cached), reversed (features cached, FID/KID recomputed; with the default eigh distance and with
+pytorch-fid's sqrtm) and with a new second half (reference cached). Model construction is outside
 every timing; each path first runs one warm-up batch. The three extraction paths take
 turns on ``--rounds`` slices of the images, so load from other processes hits them alike.
 """
@@ -65,7 +65,7 @@ def main() -> None:
 
         from tuigen.data import load_dataset
         from tuigen.metrics import inception
-        from tuigen.metrics.fid import compare, image_features, load_image_folder
+        from tuigen.metrics.fid import compare, folder_stats, image_features
 
         data = load_dataset("mnist-m", cache_dir=tmp / "cache").images
         images = np.concatenate([data] * (args.n // len(data) + 1))[:args.n]  # (N, 3, 28, 28)
@@ -112,8 +112,7 @@ def main() -> None:
             ratios.append(dt_pf / dt_mem)
 
             t = time.perf_counter()
-            loaded = load_image_folder(folders[r])
-            image_features(loaded, batch_size=args.batch_size, device=device, cache=False)
+            folder_stats(folders[r], batch_size=args.batch_size, device=device, cache=False)
             t_folder += time.perf_counter() - t
         ref, ours = np.concatenate(ref), np.concatenate(ours)
 
@@ -122,7 +121,7 @@ def main() -> None:
         print(f"pytorch-fid get_activations (PNG folder) : {n / t_pf:7.2f} img/s  ({t_pf:.1f}s)")
         print(f"tuigen image_features (uint8 array)      : {n / t_mem:7.2f} img/s  ({t_mem:.1f}s)  "
               f"x{t_pf / t_mem:.2f}")
-        print(f"tuigen load_image_folder + features      : {n / t_folder:7.2f} img/s  ({t_folder:.1f}s)  "
+        print(f"tuigen folder_stats (PNG folder)         : {n / t_folder:7.2f} img/s  ({t_folder:.1f}s)  "
               f"x{t_pf / t_folder:.2f}")
         print(f"per-round speed-up (array vs pytorch-fid): {' '.join(f'{x:.2f}' for x in ratios)}")
         print(f"features vs pytorch-fid (same scaling): max |diff| / max |feature| = {diff:.2e}")
@@ -132,11 +131,11 @@ def main() -> None:
         b2 = b.copy()
         b2[:, :, 0, 0] ^= 1  # a "new generated set": one pixel per image differs
         timings = {}
-        for label, x, y, method in [("first (empty cache)", a, b, "pytorch-fid"),
-                                    ("repeat (all cached)", a, b, "pytorch-fid"),
-                                    ("reversed (features cached, FID/KID recomputed)", b, a, "pytorch-fid"),
-                                    ("reversed, fid_method='eigh'", b, a, "eigh"),
-                                    ("new second set (reference cached)", a, b2, "pytorch-fid")]:
+        for label, x, y, method in [("first (empty cache)", a, b, "eigh"),
+                                    ("repeat (all cached)", a, b, "eigh"),
+                                    ("reversed (features cached, FID/KID recomputed)", b, a, "eigh"),
+                                    ("reversed, fid_method='pytorch-fid' (sqrtm)", b, a, "pytorch-fid"),
+                                    ("new second set (reference cached)", a, b2, "eigh")]:
             t = time.perf_counter()
             result = compare(x, y, device=device, batch_size=args.batch_size, fid_method=method)
             timings[label] = time.perf_counter() - t

@@ -273,10 +273,10 @@ def fake_run(store, mode, source, target, accs, status="completed", kind="dann")
     return run.id
 
 
-def test_dann_table_picks_the_best_completed_run_per_cell(store):
+def test_dann_table_averages_the_completed_runs_of_each_cell(store):
     a = fake_run(store, "source-only", "mnist", "mnist-m", [0.2, 0.31])
     b = fake_run(store, "dann", "mnist", "mnist-m", [0.4, 0.5, 0.45])
-    c = fake_run(store, "dann", "mnist", "mnist-m", [0.55, 0.52])  # best dann cell
+    c = fake_run(store, "dann", "mnist", "mnist-m", [0.55, 0.52])
     fake_run(store, "dann", "mnist", "mnist-m", [0.99], status="failed")  # not completed: ignored
     fake_run(store, "dann", "mnist", "mnist-m", [0.98], status="running")
     fake_run(store, "dann", "mnist", "mnist-m", [0.97], kind="classifier")
@@ -284,27 +284,25 @@ def test_dann_table_picks_the_best_completed_run_per_cell(store):
     e = fake_run(store, "target-only", "mnist", "digits", [0.8])
     fake_run(store, "dann", "mnist", "digits", [])  # completed without a score: no cell
 
-    columns, rows = dann_table(store)
+    columns, rows = dann_table(store)  # each run's last epoch (never its best target accuracy)
     assert columns == ["MNIST -> MNIST-M", "MNIST -> DIGITS"]
     assert [label for label, _ in rows] == ["trained on source", "adaptation (DANN)", "trained on target"]
-    cells = [[(c.value, c.run_id) if c else None for c in cs] for _, cs in rows]
-    assert cells == [[(0.31, a), None], [(0.55, c), None], [(0.95, d), (0.8, e)]]
+    cells = [[(c.values, c.run_ids) if c else None for c in cs] for _, cs in rows]
+    assert cells == [[((0.31,), (a,)), None], [((0.45, 0.52), (b, c)), None], [((0.95,), (d,)), ((0.8,), (e,))]]
 
     text = format_dann_table(columns, rows)
-    lines = text.splitlines()
+    lines = text.splitlines()[1:]  # under the line naming the rule
     assert lines[0].split("  ")[-1].strip() == "MNIST -> DIGITS" and "MNIST -> MNIST-M" in lines[0]
     assert lines[1].startswith("trained on source") and "0.3100" in lines[1] and lines[1].endswith("-")
-    assert "0.5500" in lines[2] and "0.9500" in lines[3] and "0.8000" in lines[3]
+    assert "0.4850 ± 0.0495 (n=2)" in lines[2] and "0.9500" in lines[3] and "0.8000" in lines[3]
     col = lines[0].index("MNIST -> MNIST-M")
-    assert all(line[col:].startswith(v) for line, v in zip(lines[1:], ("0.3100", "0.5500", "0.9500")))
+    assert all(line[col:].startswith(v) for line, v in zip(lines[1:], ("0.3100", "0.4850", "0.9500")))
     with_ids = format_dann_table(columns, rows, with_ids=True)
-    assert f"0.5500 (run {c})" in with_ids and f"0.8000 (run {e})" in with_ids and f"(run {b})" not in with_ids
+    assert f"(n=2; runs {b}, {c})" in with_ids and f"0.8000 (run {e})" in with_ids
 
     data = json.loads(json.dumps(dann_table_dict(columns, rows)))
-    assert data["columns"] == columns and data["rows"][0]["cells"] == [{"value": 0.31, "run_id": a}, None]
-
-    _, last = dann_table(store, stat="last")
-    assert (last[1][1][0].value, last[1][1][0].run_id) == (0.52, c)  # b's last is 0.45
+    assert data["columns"] == columns and data["rows"][0]["cells"] == [
+        {"value": 0.31, "std": None, "n": 1, "values": [0.31], "run_ids": [a]}, None]
 
 
 def test_dann_table_of_an_empty_store(store):

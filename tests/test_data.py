@@ -42,6 +42,8 @@ def test_check_spec_accepts_builtins_and_folders(tmp_path: Path) -> None:
     assert set(BUILTIN) == {"mnist", "digits", "mnist-m", "shapes", "faces"}
     for name, info in BUILTIN.items():
         assert check_dataset_spec(name, labelled=True) is info
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "deep" / "er" / "x.PNG").write_bytes(b"")  # an image file anywhere below, by its name
     assert check_dataset_spec(f"folder:{tmp_path}") is None
 
 
@@ -221,7 +223,7 @@ def test_folder_classes_skip_and_centre_crop(class_tree: Path, cache_dir: Path) 
                         progress=lambda d, t: calls.append((d, t)))
     assert data.class_names == ["cats", "dogs"] and data.label_kind == "class"
     assert data.images.shape == (4, 3, 20, 20)
-    assert data.labels.tolist() == [0, 0, 1, 1] and data.skipped == 1
+    assert data.labels.tolist() == [0, 0, 1, 1] and data.skipped == [("dogs/broken.png", "not an image (no format PIL knows)")]
     assert calls[0] == (1, 5) and calls[-1] == (4, 4)
     grey, wide = data.images[0], data.images[1]  # sorted: grey.png, wide.png
     assert np.all(grey == 90)
@@ -266,7 +268,7 @@ def test_damaged_cache_entry_is_rebuilt(tmp_path: Path) -> None:
 def test_default_cache_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUIGEN_CACHE", str(tmp_path))
     load_dataset("digits")
-    assert (tmp_path / "data" / "digits-s8-c1-v1.npz").is_file()
+    assert (tmp_path / "data" / "digits-s8-c1-v2.npz").is_file()
 
 
 def test_split_is_deterministic_and_partitions(cache_dir: Path) -> None:

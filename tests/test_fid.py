@@ -19,8 +19,8 @@ from PIL import Image, ImageFilter
 from tuigen.data import load_dataset
 from tuigen.metrics import fid as fidmod
 from tuigen.metrics import inception, stats_cache
-from tuigen.metrics.fid import (FIDError, compare, content_identity, fid_from_features, image_features,
-                                image_stats, kid_from_features, load_image_folder)
+from tuigen.metrics.fid import (FIDError, compare, content_identity, fid_from_features, folder_stats, image_features,
+                                image_stats, kid_from_features)
 
 N = 32  # images per set
 
@@ -83,7 +83,7 @@ def test_mapped_module_matches_torchscript(rgb: np.ndarray) -> None:
     x = F.interpolate(torch.from_numpy(images).float(), size=(299, 299), mode="bilinear", align_corners=False)
     with torch.inference_mode():
         expected = inception.load_torchscript()(x / 128.0 - 1.0).numpy()
-    ours = image_features(images, device="cpu", cache=False)
+    ours = image_features(images, device="cpu", cache=False, scaling="tf")
     assert ours.shape == (4, 2048) and ours.dtype == np.float32
     scale = np.abs(expected).max()
     assert scale > 0.1
@@ -203,7 +203,7 @@ def test_eigh_method_matches_pytorch_fid_on_full_rank_stats() -> None:
     a, b = rng.random((400, 128)), rng.random((500, 128)) ** 2
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    reference = fidmod.fid_from_stats(mu_a, s_a, mu_b, s_b)
+    reference = fidmod.fid_from_stats(mu_a, s_a, mu_b, s_b, method="pytorch-fid")
     assert fidmod.fid_from_stats(mu_a, s_a, mu_b, s_b, method="eigh") == pytest.approx(reference, rel=1e-9)
 
 
@@ -217,15 +217,16 @@ def test_compare_small_sets_warns_and_cache_agrees(rgb: np.ndarray, feats) -> No
     assert fast.provenance["cached_a"] and fast.provenance["cached_b"]
     assert calls == [(N, 2 * N), (2 * N, 2 * N)]  # one bar over both sides
     assert fast.fid == direct  # cached statistics reproduce the computed ones exactly
-    result = compare(rgb, noisy, device="cpu")  # default: pytorch_fid's calculate_frechet_distance
+    result = compare(rgb, noisy, device="cpu", fid_method="pytorch-fid")  # calculate_frechet_distance
     assert not result.provenance["cached_result"] and "pytorch_fid" in result.provenance["fid_function"]
     assert result.fid == pytest.approx(direct, rel=1e-6)  # singular 2048x2048 covariances, N = 32
     assert (result.kid_mean, result.kid_std) == (fast.kid_mean, fast.kid_std)
     assert not result.comparable and "2048" in result.warning
     assert result.n_a == result.n_b == N and result.kid_mean > 0
-    assert result.provenance["extractor"] == "inception-v3-tf-2015-12-05/pytorch-fid/x128-1/bilinear299"
+    assert result.provenance["extractor"] == "inception-v3-tf-2015-12-05/pytorch-fid/x127.5-1/bilinear299"
+    assert result.provenance["fid_mode"] == "pytorch-fid"
     assert result.provenance["identity_a"] == content_identity(rgb)
-    again = compare(rgb, noisy, device="cpu")
+    again = compare(rgb, noisy, device="cpu", fid_method="pytorch-fid")
     assert again.provenance["cached_result"] and (again.fid, again.kid_mean, again.kid_std) == (
         result.fid, result.kid_mean, result.kid_std)
     assert "not comparable" in result.summary()
@@ -278,37 +279,27 @@ def test_damaged_cache_entry_is_a_miss(rgb: np.ndarray, feats) -> None:
 
 # --- folders -------------------------------------------------------------------------------------
 
-def test_load_image_folder_skips_corrupt_files(tmp_path: Path, rgb: np.ndarray) -> None:
-    (tmp_path / "sub").mkdir()
+def test_folder_stats_skip_corrupt_files_and_keep_each_size(tmp_path: Path, rgb: np.ndarray) -> None:
     for i in range(3):
-        Image.fromarray(rgb[i].transpose(1, 2, 0)).save(tmp_path / ("sub" if i else ".") / f"{i}.png")
+        Image.fromarray(rgb[i].transpose(1, 2, 0)).save(tmp_path / f"{i}.png")
+    Image.new("RGB", (40, 30), (255, 0, 0)).save(tmp_path / "wide.png")  # its own size: resized by itself
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
     (tmp_path / "notes.txt").write_text("not an image")
-    folder = load_image_folder(tmp_path)
-    assert folder.images.shape == (3, 28, 28, 3) and folder.images.dtype == np.uint8
-    assert folder.n_skipped == 1 and folder.skipped[0][0].name == "broken.png"
-    np.testing.assert_array_equal(folder.images[0], rgb[0].transpose(1, 2, 0))
-    assert len(load_image_folder(tmp_path, limit=2)) == 2
-    # A folder loads like an array: the same pixels give the same identity.
-    assert content_identity(folder) == content_identity(folder.images)
+    folder = folder_stats(tmp_path, device="cpu", batch_size=2, cache=False)
+    assert folder.stats.features.shape == (4, 2048)
+    assert folder.skipped == [("broken.png", "not an image (no format PIL knows)")]
+    expected = image_features(rgb[:3], device="cpu", cache=False)
+    np.testing.assert_allclose(folder.stats.features[:3], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
-def test_load_image_folder_resizes_mixed_sizes(tmp_path: Path) -> None:
-    Image.new("RGB", (40, 30), (255, 0, 0)).save(tmp_path / "a.png")
-    Image.new("L", (20, 20), 128).save(tmp_path / "b.jpg")
-    folder = load_image_folder(tmp_path)
-    assert folder.resized and folder.images.shape == (2, 299, 299, 3)
-    assert (folder.images[0] == [255, 0, 0]).all() and (folder.images[1] == 128).all()
-
-
-def test_load_image_folder_errors_clearly(tmp_path: Path) -> None:
+def test_folder_stats_errors_clearly(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=f"no images in {tmp_path}"):
-        load_image_folder(tmp_path)
+        folder_stats(tmp_path)
     (tmp_path / "x.png").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="could be read"):
-        load_image_folder(tmp_path)
+        folder_stats(tmp_path)
     with pytest.raises(ValueError, match="does not exist"):
-        load_image_folder(tmp_path / "missing")
+        folder_stats(tmp_path / "missing")
 
 
 def test_package_import_is_light() -> None:

@@ -38,7 +38,7 @@ def test_fid_of_a_run_is_stored_with_provenance_and_ranked(cli, store, tmp_path)
     assert len(fid) == 1 and len(kid) == 1 and fid[0].step == 4
     prov = json.loads(fid[0].provenance)
     assert prov["n"] == 12 and prov["reference_n"] == 20 and prov["sampler"] == "ddim" and prov["steps"] == 2
-    assert "x/128" in prov["input_scaling"] or "128" in prov["input_scaling"]
+    assert prov["fid_mode"] == "pytorch-fid" and "x127.5-1" in prov["input_scaling"] and prov["seed"] == 0
     code, out, _ = cli("board", "--metric", "fid")  # n=12 and n=8 scores are not ranked together
     assert code == 0 and "not ranked here" in out
 

@@ -59,8 +59,13 @@ class Run:
             self._rec.step = max(self._rec.step, step)
         self._rec.log(metrics, step)  # a step that is not a whole number in range: skipped, with a warning
 
-    def log_image(self, key: str, image: Any, step: int | None = None, **kw: Any) -> str:
-        return str(self._rec.log_image(key, image, self._rec.step if step is None else step, **kw))
+    def log_image(self, key: str, image: Any, step: int | None = None, *,
+                  value_range: tuple[float, float] = (0.0, 1.0), **kw: Any) -> str:
+        """Save an image, or a batch as a grid (`nrow=` per row), as a PNG of this run. Float
+        pixels are read in `value_range`: (0, 1) by default, as torchvision's save_image;
+        pass (-1, 1) for a model's tanh output. uint8 pixels are written as they are."""
+        return str(self._rec.log_image(key, image, self._rec.step if step is None else step,
+                                       value_range=value_range, **kw))
 
     def set_total(self, total_steps: int) -> None:
         """Let progress bars show an ETA."""

@@ -163,10 +163,11 @@ def cmd_sample(store: Store, args) -> int:
 
 
 def _save_figure(store: Store, run, trained, args, key: str, tensor, nrow: int, meta: dict) -> Path:
+    from ..models.pixels import VALUE_RANGE
     from ..viz.images import save_png
 
     path = Path(args.out) if args.out else Path(run.run_dir) / "figures" / f"{key}-step{trained.step}.png"
-    save_png(tensor, path, nrow=nrow)
+    save_png(tensor, path, nrow=nrow, value_range=VALUE_RANGE)
     store.add_artifact(run.id, "image", path, key=key, step=trained.step, meta=_provenance(trained, args, **meta))
     print(f"wrote {path}")
     return path
@@ -258,6 +259,7 @@ def cmd_fuse(store: Store, args) -> int:
 
     from ..data.folder import IMAGE_SUFFIXES, read_image
     from ..generate.figures import fuse
+    from ..models.pixels import VALUE_RANGE, to_float
     from ..viz.images import save_png
 
     if not args.pairs and not (args.a and args.b):
@@ -283,7 +285,7 @@ def cmd_fuse(store: Store, args) -> int:
 
     def load(p: Path) -> torch.Tensor:
         try:
-            return torch.tensor(read_image(p, size, mode)).float().div(127.5).sub(1).unsqueeze(0)
+            return to_float(torch.tensor(read_image(p, size, mode))).unsqueeze(0)
         except Exception as e:
             raise ValueError(f"{p}: not a readable image ({type(e).__name__})") from None
 
@@ -294,7 +296,7 @@ def cmd_fuse(store: Store, args) -> int:
         for a, b in pairs:
             fused = fuse(trained, load(a), load(b), args.t, args.lam, sampler=args.sampler, steps=steps,
                          seed=args.seed, progress=tick)
-            save_png(fused[0], folder / f"{a.stem}_{b.stem}.png")
+            save_png(fused[0], folder / f"{a.stem}_{b.stem}.png", value_range=VALUE_RANGE)
     store.add_artifact(run.id, "samples", folder, key="fusion", step=trained.step,
                        meta=_provenance(trained, args, t=args.t, lam=args.lam, pairs=len(pairs), sampler=args.sampler))
     print(f"wrote {len(pairs)} fusion(s) to {folder}")

@@ -5,8 +5,10 @@ import argparse
 import time
 from pathlib import Path
 
-from ..display import strict_json
+from ..display import safe_text, strict_json
 from ..experiments import KINDS
+from ..metrics.modes import DEFAULT_METHOD, DEFAULT_MODE, FID_METHODS, FID_MODES
+from ..reports.dann_table import RULES as DANN_RULES
 from ..store import Store
 from .argtypes import bounded, device
 from .generate import _Bar, _progress, out
@@ -30,9 +32,15 @@ def add_parsers(sub) -> None:
     f.add_argument("--weights", choices=("ema", "raw"), default="ema")
     f.add_argument("--device", type=device, default="auto")
     f.add_argument("--seed", type=bounded(int, 0), default=0)
+    f.add_argument("--mode", choices=list(FID_MODES), default=DEFAULT_MODE,
+                   help="; ".join(f"{m.name}: {m.definition}" for m in FID_MODES.values()) + f" (default {DEFAULT_MODE})")
+    f.add_argument("--fid-method", choices=FID_METHODS, default=DEFAULT_METHOD,
+                   help="tr sqrt(S1 S2) by eigh (symmetric eigendecompositions) or pytorch-fid (scipy's sqrtm, "
+                        f"slower); they agree to 1e-6 (default {DEFAULT_METHOD})")
     f.add_argument("--json", action="store_true")
 
-    a = sub.add_parser("accuracy", help="evaluator accuracy of a conditional run's samples (stored with provenance)",
+    a = sub.add_parser("accuracy", help="evaluator accuracy of a conditional run's samples (cond-ddpm, cgan; stored "
+                                        "with provenance)",
                        epilog="example: tuigen accuracy 7 --guidance 2   (and --guidance 0 for the unguided number)")
     a.add_argument("run_id", type=int)
     a.add_argument("--guidance", type=float, default=0.0, help="w: eps = (1+w) eps_cond - w eps_uncond; 0 = unguided")
@@ -54,11 +62,16 @@ def add_parsers(sub) -> None:
     b.add_argument("--provenance", help="rank this provenance (default: the one most runs share)")
     b.add_argument("--sweep", type=int, metavar="ID", help="only the runs of this sweep")
     b.add_argument("--study", metavar="NAME", help="a study's trials ranked by its objective (pruned ones after)")
+    b.add_argument("--best", action="store_true",
+                   help="each run's best score over all its evaluations (default: its score at its newest "
+                        "evaluated checkpoint, so runs scored often gain nothing from it)")
     b.add_argument("--json", action="store_true")
 
-    d = sub.add_parser("dann-table", help="target accuracy: source-only / DANN / target-only per scenario")
-    d.add_argument("--stat", choices=("max", "last"), default="max",
-                   help="best epoch (max, optimistic) or final epoch (last)")
+    d = sub.add_parser("dann-table", help="target accuracy: source-only / DANN / target-only per scenario",
+                       description="Each cell is the mean (± sd) over completed dann runs of that mode and scenario "
+                                   "of each run's target accuracy at an epoch chosen without target labels.")
+    d.add_argument("--rule", choices=list(DANN_RULES), default="last",
+                   help="; ".join(f"{k}: {v}" for k, v in DANN_RULES.items()) + " (default last)")
     d.add_argument("--with-ids", action="store_true", help="show the run behind each number")
     d.add_argument("--tag")
     d.add_argument("--project")
@@ -77,12 +90,12 @@ def cmd_board(store: Store, args) -> int:
         if not among["run_ids"]:
             raise ValueError(f"--sweep {args.sweep}: no runs belong to a sweep with that id")
     board = leaderboard(store, args.metric, dataset=args.dataset, kind=args.kind, provenance_key=args.provenance,
-                        **among)
+                        best=args.best, **among)
     if board.provenance_key is None and args.metric not in scores():  # likely a typo, not an empty board
         raise ValueError(f"--metric {args.metric}: no scores by that name; expected one of "
                          f"{', '.join(sorted(scores()))} or another recorded score")
     if args.json:
-        print(strict_json({"metric": board.metric, "higher_is_better": board.higher_is_better,
+        print(strict_json({"metric": board.metric, "higher_is_better": board.higher_is_better, "rule": board.rule,
                           "provenance": board.provenance, "provenance_key": board.provenance_key,
                           "columns": board.columns, "rows": [vars(r) for r in board.rows],
                           "not_ranked": [{"provenance_key": k, "runs": n, "provenance": p} for k, n, p in board.others]}))
@@ -102,13 +115,13 @@ def _study_board(store: Store, args) -> int:
 
 def cmd_accuracy(store: Store, args) -> int:
     from ..generate.scoring import SamplerSettings, accuracy_of_run
-    from ..generate.loading import DIFFUSION, load_trained
+    from ..generate.loading import GENERATIVE, load_trained
 
     settings = SamplerSettings(args.sampler, None if args.sampler == "ddpm" else args.steps, 0.0, args.guidance,
                                args.batch, args.seed)
     _, _, trained = load_trained(store, args.run_id, checkpoint=args.checkpoint, weights=args.weights,
-                                 device=args.device, kinds=DIFFUSION)
-    per_batch = len(trained.diffusion.timesteps_for(args.sampler, settings.steps))
+                                 device=args.device, kinds=GENERATIVE)
+    per_batch = 1 if trained.is_gan else len(trained.diffusion.timesteps_for(args.sampler, settings.steps))
     n = args.per_class * trained.cond.size if trained.cond.kind == "class" else 32
     t0 = time.perf_counter()
     with _progress() as bar:
@@ -133,29 +146,47 @@ def cmd_fid(store: Store, args) -> int:
                                    args.guidance, args.batch, args.seed)
         with _progress() as bar:
             result = fid_of_run(store, int(targets[0]), n=args.num, settings=settings, checkpoint=args.checkpoint,
-                                weights=args.weights, device=args.device, bar=bar, bar_factory=_Bar)
+                                weights=args.weights, device=args.device, bar=bar, bar_factory=_Bar,
+                                mode=args.mode, fid_method=args.fid_method)
+        skipped = []
     elif len(targets) == 2:
         for t in targets:
             if not Path(t).is_dir():
                 raise ValueError(f"{t} is not a folder; use tuigen fid DIR_A DIR_B or tuigen fid RUN")
         with _progress() as bar:
-            result = fid_of_folders(targets[0], targets[1], device=args.device, bar=bar, bar_factory=_Bar)
+            result, skipped = fid_of_folders(targets[0], targets[1], device=args.device, bar=bar, bar_factory=_Bar,
+                                             mode=args.mode, fid_method=args.fid_method)
     else:
         raise ValueError("fid takes a run id, or two folders: tuigen fid RUN | tuigen fid DIR_A DIR_B")
+    _print_skipped(skipped)
     if result.warning:
         out.print(f"[yellow]warning:[/] {result.warning}")
     if args.json:
         print(strict_json({"fid": result.fid, "kid_mean": result.kid_mean, "kid_std": result.kid_std,
-                          "comparable": result.comparable, "provenance": result.provenance}))
+                          "comparable": result.comparable, "provenance": result.provenance,
+                          "skipped": [{"folder": d, "files": [{"file": f, "reason": why} for f, why in files]}
+                                      for d, files in skipped]}))
     else:
         print(f"FID {result.fid:.4f}  KID {result.kid_mean:.5f} ± {result.kid_std:.5f}  "
               f"(N = {result.n_a} vs {result.n_b})")
     return 0
 
 
+def _print_skipped(skipped: list[tuple[str, list[tuple[str, str]]]]) -> None:
+    """Each folder's skipped files on stderr, named with their reasons (the first 20, then a count)."""
+    from ..data.folder import skipped_lines
+
+    for folder, files in skipped:
+        if files:
+            out.print(safe_text(f"{folder}: {len(files)} file(s) skipped"), markup=False)
+            for line in skipped_lines(files):
+                out.print(safe_text(f"  {line}"), markup=False)
+
+
 def cmd_dann_table(store: Store, args) -> int:
     from ..reports.dann_table import dann_table, dann_table_dict, format_dann_table
 
-    columns, rows = dann_table(store, stat=args.stat, tag=args.tag, project=args.project)
-    print(strict_json(dann_table_dict(columns, rows)) if args.json else format_dann_table(columns, rows, with_ids=args.with_ids))
+    columns, rows = dann_table(store, rule=args.rule, tag=args.tag, project=args.project)
+    print(strict_json(dann_table_dict(columns, rows, rule=args.rule)) if args.json
+          else format_dann_table(columns, rows, rule=args.rule, with_ids=args.with_ids))
     return 0

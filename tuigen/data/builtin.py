@@ -68,19 +68,21 @@ def load_faces(name: str = "faces") -> ImageDataset:
 
 
 def _skimage_photos() -> list[np.ndarray]:
-    """The colour photos that load offline; any that fail (e.g. want a download) are skipped."""
+    """Every photo of MNIST_M_PHOTOS, or a DatasetError naming the one that failed: built from
+    fewer photos, mnist-m would silently be another dataset under the same name."""
     from skimage import data as skdata
 
     photos = []
     for photo_name in MNIST_M_PHOTOS:
         try:
             photo = np.asarray(getattr(skdata, photo_name)())
-        except Exception:  # noqa: BLE001 - missing optional fetcher/network: just use fewer photos
-            continue
-        if photo.ndim == 3 and photo.shape[2] == 3 and photo.dtype == np.uint8:
-            photos.append(photo)
-    if not photos:
-        raise DatasetError(f"dataset 'mnist-m': none of the scikit-image photos {MNIST_M_PHOTOS} could be loaded")
+        except Exception as e:  # noqa: BLE001 - e.g. a scikit-image that wants to download it
+            raise DatasetError(f"dataset 'mnist-m': scikit-image's photo {photo_name!r} could not be loaded "
+                               f"({type(e).__name__}: {e}); mnist-m needs all of {', '.join(MNIST_M_PHOTOS)}") from None
+        if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
+            raise DatasetError(f"dataset 'mnist-m': scikit-image's photo {photo_name!r} is {photo.dtype} "
+                               f"{photo.shape}, expected an RGB uint8 photo")
+        photos.append(photo)
     return photos
 
 

@@ -18,7 +18,7 @@ from ..files import atomic_write
 from .core import ImageDataset
 
 # Bump whenever a loader's output changes, so stale cache entries are never reused.
-DATA_VERSION = 1
+DATA_VERSION = 2  # 2: skipped files named with their reasons; folders keyed by content
 
 
 def cache_root(cache_dir: str | Path | None) -> Path:
@@ -29,7 +29,7 @@ def cache_root(cache_dir: str | Path | None) -> Path:
 
 
 def cache_file(cache_dir: str | Path | None, name: str, size: int, channels: int, extra: str = "") -> Path:
-    """Where the entry for these parameters lives; ``extra`` (folder path + fingerprint) is hashed in."""
+    """Where the entry for these parameters lives; ``extra`` (a folder's fingerprint) is hashed in."""
     stem = f"{name}-s{size}-c{channels}-v{DATA_VERSION}"
     if extra:
         stem += "-" + hashlib.sha256(extra.encode()).hexdigest()[:16]
@@ -46,7 +46,8 @@ def save(path: Path, dataset: ImageDataset) -> None:
         "images": dataset.images,
         "label_kind": np.array(dataset.label_kind),
         "class_names": np.array(dataset.class_names, dtype=str),
-        "skipped": np.array(dataset.skipped, dtype=np.int64),
+        "skipped_files": np.array([f for f, _ in dataset.skipped], dtype=str),
+        "skipped_reasons": np.array([why for _, why in dataset.skipped], dtype=str),
     }
     if dataset.labels is not None:
         arrays["labels"] = dataset.labels
@@ -69,7 +70,7 @@ def load(path: Path, name: str) -> ImageDataset | None:
                 labels=data["labels"] if "labels" in data.files else None,
                 label_kind=str(data["label_kind"]),
                 class_names=[str(c) for c in data["class_names"]],
-                skipped=int(data["skipped"]),
+                skipped=[(str(f), str(why)) for f, why in zip(data["skipped_files"], data["skipped_reasons"])],
             )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None

@@ -13,6 +13,22 @@ from dataclasses import dataclass
 from ..errors import InputError
 
 FOLDER_PREFIX = "folder:"
+# What counts as an image file in a folder dataset (and in `tuigen fid DIR`): pytorch-fid's
+# extensions plus GIF, matched case-insensitively. Hidden files and folders are never read.
+IMAGE_SUFFIXES = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"})
+
+
+def is_image_name(name: str) -> bool:
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def has_image(folder: str) -> bool:
+    """Whether any image file lies below `folder` (hidden folders skipped); stops at the first."""
+    for _root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(is_image_name(f) for f in files):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,10 @@ def _check_folder(spec: str) -> None:
         raise DatasetError(f"{FOLDER_PREFIX}{path} is not a directory")
     if not os.access(path, os.R_OK | os.X_OK):  # caught here, not as a failed run later
         raise DatasetError(f"{FOLDER_PREFIX}{path} cannot be read (permission denied); expected a readable folder")
+    if not has_image(path):  # caught at launch, not as a failed run in the worker
+        raise DatasetError(f"{FOLDER_PREFIX}{path} holds no image files; expected "
+                           f"{', '.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))} files in it or in "
+                           "one subfolder per class")
 
 
 def check_dataset_spec(spec: str, labelled: bool = False) -> DatasetInfo | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -18,8 +18,9 @@ class ImageDataset:
     """Images as uint8 (N, C, H, W) with optional labels.
 
     ``labels`` is int64 (N,) class indices for label_kind "class", float32 (N, K)
-    multi-hot for "multi", and None for "none". ``skipped`` counts unreadable
-    files dropped while loading the source (folders only).
+    multi-hot for "multi", and None for "none". ``skipped`` names the files left out
+    while loading the source, each with its reason (folders only). ``source`` identifies
+    the pixels' origin by content: the built-in's name, or a folder's fingerprint.
     """
 
     name: str
@@ -27,7 +28,8 @@ class ImageDataset:
     labels: np.ndarray | None
     label_kind: str
     class_names: list[str]
-    skipped: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file relative to the folder, reason)
+    source: str = ""
 
     def __post_init__(self) -> None:
         # Catch loader bugs at the boundary instead of deep inside a training loop.

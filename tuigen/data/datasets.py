@@ -67,12 +67,14 @@ def _load_folder(spec: str, size: int | None, channels: int | None, cache_dir: s
     root = Path(folder_path(spec)).resolve()
     scan = scan_folder(root)
     size, channels = size or DEFAULT_SIZE, channels or 3
-    # Path and fingerprint in the key: a moved or edited folder never hits a stale entry.
-    path = cache.cache_file(cache_dir, "folder", size, channels, extra=f"{root}\n{scan.fingerprint()}")
+    # Keyed by content: an edited folder never hits a stale entry; an identical copy does.
+    fingerprint = scan.fingerprint()
+    path = cache.cache_file(cache_dir, "folder", size, channels, extra=fingerprint)
     dataset = _cached(path, spec, size, channels)
     if dataset is None:
         dataset = load_folder(spec, root, size, channels, scan, progress)
         cache.save(path, dataset)
+    dataset.source = f"folder-{fingerprint}"
     return dataset
 
 
@@ -92,6 +94,7 @@ def load_dataset(spec: str, image_size: int | None = None, channels: int | None 
     loader = _load_folder if info is None else _load_builtin
     dataset = loader(spec, image_size, channels, cache_dir, progress)
     dataset.name = spec
+    dataset.source = dataset.source or spec  # a built-in's pixels are named by it (and DATA_VERSION)
     if progress is not None:
         progress(len(dataset), len(dataset))
     return dataset

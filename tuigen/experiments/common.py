@@ -64,3 +64,60 @@ def restore_state(state: dict, **parts) -> None:
             continue
         else:
             part.load_state_dict(value)
+
+
+class NonFiniteLoss(ValueError):
+    """The training loss became NaN or infinite: the run stops as failed. The message is one
+    line naming the step, for the run's error."""
+
+
+class LossGuard:
+    """Stops a run whose loss turns non-finite, naming the first step it happened at.
+
+    With `allowed` = 0 (the default) nothing is read back per step: the first bad step is kept
+    on the device and `check()` reads it where the loop syncs anyway (logging, checkpoints), so
+    a run fails before a non-finite loss is logged or a checkpoint of broken weights is saved.
+    With `allowed` > 0 each loss is read at once (one host sync a step) and a bad step's update
+    is skipped, as AMP's GradScaler skips steps with infinite gradients, until more than
+    `allowed` steps were bad."""
+
+    def __init__(self, allowed: int, device: torch.device):
+        self.allowed = allowed
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        self.skipped: list[int] = []
+
+    def update_ok(self, loss: torch.Tensor, step: int) -> bool:
+        """Whether this step's update may be applied (always True when nothing may be skipped)."""
+        finite = torch.isfinite(loss.detach()).all()
+        if not self.allowed:
+            self.first_bad = torch.where(finite | (self.first_bad >= 0), self.first_bad, step)
+            return True
+        if bool(finite):
+            return True
+        self.skipped.append(step)
+        if len(self.skipped) > self.allowed:
+            raise NonFiniteLoss(self._message(step, f"; {self.allowed} bad step(s) were allowed and skipped "
+                                                    f"(steps {', '.join(map(str, self.skipped[:-1]))})"))
+        return False
+
+    def check(self) -> None:
+        """Raise NonFiniteLoss if a loss since the start was NaN or infinite (one host sync)."""
+        if not self.allowed and (bad := int(self.first_bad)) >= 0:
+            raise NonFiniteLoss(self._message(bad, ""))
+
+    @staticmethod
+    def _message(step: int, detail: str) -> str:
+        return (f"the training loss became NaN or infinite at step {step}{detail}; lower --lr, check the data, "
+                "or let a few bad steps be skipped with --nonfinite_steps N")
+
+
+def report_skipped(ctx, data) -> None:
+    """Name each file a folder dataset left out, with its reason, in the run's events (the first
+    SHOWN_SKIPPED one by one, then a count): the same files `tuigen fid` of the folder skips."""
+    if not data.skipped:
+        return
+    from ..data.folder import skipped_lines
+
+    ctx.event(f"{data.name}: {len(data.skipped)} file(s) skipped, training on the other {len(data)}", "warning")
+    for line in skipped_lines(data.skipped):
+        ctx.event(line, "warning")

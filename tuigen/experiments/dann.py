@@ -22,16 +22,13 @@ import os
 from dataclasses import dataclass
 
 from ..config import knob
-from ..data.catalog import BUILTIN, FOLDER_PREFIX, folder_path
+from ..data.catalog import BUILTIN, FOLDER_PREFIX, folder_path, has_image
 from .base import ExperimentKind, Runtime, Score, labelled_dataset
 
 MODES = ("source-only", "dann", "target-only")
 OPTIMIZERS = ("sgd", "adam")
 SGD_MOMENTUM = 0.9  # the paper's
 ANNEAL_ALPHA, ANNEAL_BETA = 10.0, 0.75  # mu_p = mu_0 / (1 + alpha p)^beta, the paper's constants
-
-_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-
 
 def scenario_name(source: str, target: str) -> str:
     """How a (source, target) pair is shown: 'MNIST -> MNIST-M', 'folder:a -> folder:b'."""
@@ -126,7 +123,7 @@ def cheap_class_names(spec: str) -> list[str] | None:
                 subdirs = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
         except OSError:
             return None  # the dataset rule reports missing folders
-        names = [d for d in subdirs if _has_image(os.path.join(root, d))]
+        names = [d for d in subdirs if has_image(os.path.join(root, d))]
         if not names:
             raise ValueError("no class subfolders with images; dann needs one subfolder per class")
         return names
@@ -136,21 +133,16 @@ def cheap_class_names(spec: str) -> list[str] | None:
     return _BUILTIN_CLASSES.get(spec)
 
 
-def _has_image(folder: str) -> bool:
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if any(not f.startswith(".") and os.path.splitext(f)[1].lower() in _IMAGE_SUFFIXES for f in files):
-            return True
-    return False
-
-
 KIND = ExperimentKind(
     name="dann",
     config=DANNConfig,
     entry="tuigen.experiments.dann_train:train",
     summary="domain adaptation (DANN): source-only, dann (gradient reversal) or target-only; "
             "target accuracy and t-SNE of the features",
-    scores=(Score("target_acc", higher_is_better=True, label="target accuracy"),),
+    # each epoch's held-out accuracies: the target's (the table's number) and the source's (the
+    # validation accuracy a label-free model selection may use)
+    scores=(Score("target_acc", higher_is_better=True, label="target accuracy"),
+            Score("source_acc", higher_is_better=True, label="source validation accuracy")),
     demo=({"source": "mnist", "target": "mnist-m", "mode": "dann", "image_size": 16, "epochs": 2, "width": 16,
            "tsne_points": 200},),
     progress_metric="loss",

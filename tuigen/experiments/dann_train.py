@@ -28,7 +28,9 @@ from ..data import load_dataset
 from ..data.core import ImageDataset
 from ..models.dann import DANN, annealed_lr, grad_reverse, grl_lambda
 from ..models.pixels import to_float
-from .common import amp_dtype, autocast, batch_generator, grad_scaler, restore_state, state_of, to_device
+from ..trained.provenance import held_out_provenance
+from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
+                     state_of, to_device)
 from .dann import ANNEAL_ALPHA, ANNEAL_BETA, SGD_MOMENTUM, class_mismatch_message
 
 EPOCH_KEYS = ("label_loss", "train_acc", "domain_loss", "domain_acc")
@@ -77,6 +79,8 @@ def train(cfg, ctx) -> None:
     checkpoint_every epochs, and the t-SNE figures once the last epoch is done."""
     torch.manual_seed(cfg.seed)
     src, tgt = load_domains(cfg)
+    for domain in (src, tgt):
+        report_skipped(ctx, domain)
     dev = ctx.device
     src_tr, src_va = src.split(cfg.val_fraction, cfg.seed)
     tgt_tr, tgt_va = tgt.split(cfg.val_fraction, cfg.seed)
@@ -95,6 +99,7 @@ def train(cfg, ctx) -> None:
     scaler = grad_scaler(dev, dtype)
     gen = batch_generator(cfg.seed)
     parts = dict(model=model, optimizer=opt, scaler=scaler, batch_rng=gen)
+    guard = LossGuard(cfg.nonfinite_steps, dev)
     orders: list[torch.Tensor] = []  # this epoch's index order per domain
     sums: dict[str, torch.Tensor] = {}  # this epoch's running sums (and "n"), on the device
     ctx.event(f"{cfg.scenario}, mode {cfg.mode}: source {len(src_tr)} train / {len(src_va)} held-out, "
@@ -114,6 +119,7 @@ def train(cfg, ctx) -> None:
         ctx.log_text("model_summary", format_summary(rows, sum(p.numel() for p in model.parameters())))
 
     def snapshot() -> dict:
+        guard.check()  # never a checkpoint of weights a non-finite loss has broken
         return {**state_of(**parts), "orders": orders, "sums": {k: float(v) for k, v in sums.items()}}
 
     held_out = [(to_device(s.images, dev), to_device(s.labels, dev)) for s in (src_va, tgt_va)]
@@ -135,22 +141,28 @@ def train(cfg, ctx) -> None:
         with autocast(dev, dtype):
             loss, out = step_losses(model, xs, ys, xt, lam)
         opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+        if guard.update_ok(loss, step):
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + v.detach().double()
+            sums["n"] = sums.get("n", 0.0) + 1
         seen += len(xs) + (b_unl if dann else 0)
-        for k, v in out.items():
-            sums[k] = sums.get(k, 0.0) + v.detach().double()
-        sums["n"] = sums.get("n", 0.0) + 1
         ctx.log({"loss": loss.detach()}, step)
 
         if (step % spe == 0) or step == total:  # the step that ends an epoch
+            guard.check()
             epoch = math.ceil(step / spe)
             metrics = epoch_metrics(sums, model, held_out)
             metrics.update(lr=lr, epoch=epoch, images_per_s=seen / max(1e-9, time.perf_counter() - t0))
             if dann:
                 metrics["lambda"] = lam
             ctx.log(metrics, step)
+            for key, split, domain in (("target_acc", tgt_va, tgt), ("source_acc", src_va, src)):
+                ctx.add_score(key, metrics[key], held_out_provenance(
+                    domain, val_fraction=cfg.val_fraction, split_seed=cfg.seed, n=len(split),
+                    source=src.source, target=tgt.source), step=step)
             sums = {}
             t0, seen = time.perf_counter(), 0
             if epoch % cfg.checkpoint_every == 0 or step == total:

@@ -12,8 +12,9 @@ from ..models.summary import format_summary, summarize
 from ..models.unet import UNet
 from ..trained.conditioning import Conditioning, grid_columns, preview_labels
 from ..trained.diffusion import Trained, make_diffusion, model_args
-from ..models.pixels import to_float
-from .common import amp_dtype, autocast, batch_generator, grad_scaler, restore_state, state_of, to_device
+from ..models.pixels import VALUE_RANGE, to_float
+from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
+                     state_of, to_device)
 
 
 def drop_labels(labels: torch.Tensor, p: float, model: UNet, gen: torch.Generator) -> torch.Tensor:
@@ -35,6 +36,7 @@ def train(cfg, ctx) -> None:
     dev = ctx.device
     torch.manual_seed(cfg.seed + ctx.rank)  # each data-parallel rank its own noise; DDP syncs the weights
     data = load_dataset(cfg.dataset, cfg.image_size)
+    report_skipped(ctx, data)
     conditional = hasattr(cfg, "p_uncond")
     cond = Conditioning.of_dataset(data, conditional)
     if conditional and cond.kind == "none":
@@ -55,22 +57,33 @@ def train(cfg, ctx) -> None:
     preview_noise = torch.randn((preview_n, *data.images.shape[1:]), generator=preview_gen).to(dev)
     meta = {"model_args": args, **cond.meta()}
     parts = dict(model=model, ema=ema, optimizer=opt, scaler=scaler, batch_rng=gen)
+    guard = LossGuard(cfg.nonfinite_steps, dev)
+    # The logged loss is averaged over a window of log_every steps; a stop mid-window keeps its sum.
+    window_loss, window_steps = torch.zeros((), device=dev), 0
 
     state = ctx.load_checkpoint()
     if state:
         restore_state(state, **parts)
+        if "loss_window" in state:  # checkpoints before the window was kept start a fresh one
+            window_loss = torch.as_tensor(state["loss_window"]["sum"], dtype=torch.float32, device=dev)
+            window_steps = int(state["loss_window"]["steps"])
     else:
         _record_architecture(ctx, model, images, labels, cond)
         ctx.event(f"{data.name}: {len(data.images)} images {tuple(data.images.shape[1:])}, "
                   f"{sum(p.numel() for p in model.parameters()):,} parameters, conditioning: {cond.kind}")
 
     def snapshot() -> dict:
-        return {**state_of(**parts), **meta}
+        guard.check()  # never a checkpoint of weights a non-finite loss has broken
+        # the mean over ranks, as logged (every rank calls snapshot at the same step)
+        window = {"sum": ctx.mean(window_loss), "steps": window_steps}
+        return {**state_of(**parts), **meta, "loss_window": window}
 
     n = len(images)
-    window_loss, window_t, window_images = 0.0, time.perf_counter(), 0
+    window_t, window_images = time.perf_counter(), 0  # speed: counted from this process's start
+    grad_norm = torch.zeros(())
     for step in ctx.steps(ctx.step, cfg.train_num_steps):
         model.train()
+        step_loss = torch.zeros((), device=dev)
         for _ in range(cfg.grad_steps):
             idx = ctx.shard(torch.randint(n, (min(cfg.batch_size, n),), generator=gen)).to(dev)
             x0 = to_float(images[idx])
@@ -81,23 +94,27 @@ def train(cfg, ctx) -> None:
             with autocast(dev, dtype):
                 loss = diffusion.loss(net, x0, y) / cfg.grad_steps
             scaler.scale(loss).backward()
-            window_loss += loss.detach()
+            step_loss += loss.detach()
             window_images += len(idx) * ctx.world_size
-        scaler.unscale_(opt)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
-        scaler.step(opt)
-        scaler.update()
+        if guard.update_ok(step_loss, step):
+            scaler.unscale_(opt)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
+            scaler.step(opt)
+            scaler.update()
+            ema.update(model, step)
+            window_loss += step_loss
+            window_steps += 1
         opt.zero_grad(set_to_none=True)
-        ema.update(model, step)
         if step % cfg.log_every == 0 or step == cfg.train_num_steps:
-            steps_in_window = (step - 1) % cfg.log_every + 1
+            guard.check()
             elapsed = time.perf_counter() - window_t
-            ctx.log({"loss": ctx.mean(window_loss) / steps_in_window, "lr": opt.param_groups[0]["lr"],
+            ctx.log({"loss": ctx.mean(window_loss) / max(window_steps, 1), "lr": opt.param_groups[0]["lr"],
                      "grad_norm": float(grad_norm), "images_per_s": window_images / max(elapsed, 1e-9)}, step)
-            window_loss, window_t, window_images = 0.0, time.perf_counter(), 0
+            window_loss.zero_()
+            window_steps, window_t, window_images = 0, time.perf_counter(), 0
         if ctx.is_main and (step % cfg.sample_every == 0 or step == cfg.train_num_steps):
             ctx.log_image("samples", _preview(cfg, ema.model, diffusion, preview_noise, cond, dev), step,
-                          nrow=grid_columns(cond, preview_n))
+                          nrow=grid_columns(cond, preview_n), value_range=VALUE_RANGE)
         if ctx.is_main and cfg.fid_every and (step % cfg.fid_every == 0 or step == cfg.train_num_steps):
             _periodic_fid(cfg, ctx, ema.model, diffusion, cond, data, step)
         if step % cfg.checkpoint_every == 0:
@@ -114,12 +131,14 @@ def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: in
                                       sampler_provenance)
     from ..trained.sampling import sample
 
+    # Sampled with `tuigen fid`'s default seed, not the training seed: the sample set is part of
+    # the provenance, so runs of a seed sweep stay comparable with each other and with `tuigen fid`.
     settings = SamplerSettings("ddim" if cfg.sample_steps else "ddpm", cfg.sample_steps or None, 0.0,
-                               getattr(cfg, "guidance_scale", 0.0), 64, cfg.seed)
+                               getattr(cfg, "guidance_scale", 0.0), 64, SamplerSettings.seed)
     trained = Trained(model, diffusion, cond, step, "ema", tuple(data.images.shape[1:]))
     images = sample(trained, cfg.fid_n, batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
-                    labels=balanced_labels(cond, cfg.fid_n), guidance=settings.guidance, seed=cfg.seed)
-    reference = reference_identity(data.name, data.images)
+                    labels=balanced_labels(cond, cfg.fid_n), guidance=settings.guidance, seed=settings.seed)
+    reference = reference_identity(data)
     result = compare(images, data.images, identity_b=reference, device=ctx.device, fid_method=cfg.fid_method)
     ctx.log({"fid": result.fid, "kid": result.kid_mean}, step)
     prov = fid_provenance(result, reference, sampler_provenance(trained, settings), "ema")

@@ -29,8 +29,9 @@ from ..models.ema import EMA
 from ..models.summary import format_summary, summarize
 from ..trained.conditioning import Conditioning, preview_labels
 from ..trained.gan import MIXING_SOURCES, build_discriminator, build_generator, model_args, run_d, run_g
-from ..models.pixels import to_float
-from .common import amp_dtype, autocast, batch_generator, grad_scaler, restore_state, state_of, to_device
+from ..models.pixels import VALUE_RANGE, to_float
+from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
+                     state_of, to_device)
 
 WINDOW_KEYS = ("d_loss", "d_x", "d_g_z", "g_loss")
 
@@ -107,6 +108,7 @@ class GANTraining:
         self.scaler_g, self.scaler_d = grad_scaler(dev, self.dtype), grad_scaler(dev, self.dtype)
         self.gen = batch_generator(cfg.seed)
         self.watch = CollapseWatch(cfg.collapse_ratio, cfg.collapse_after)
+        self.guard = LossGuard(cfg.nonfinite_steps, dev)
         # running sums on the device, read once per log_every (no host sync per step)
         self.window = {k: torch.zeros((), dtype=torch.float64, device=dev) for k in (*WINDOW_KEYS, "n_d", "n_g")}
         self.images_seen = 0
@@ -116,6 +118,7 @@ class GANTraining:
                     scaler_d=self.scaler_d, batch_rng=self.gen)
 
     def snapshot(self) -> dict:
+        self.guard.check()  # never a checkpoint of weights a non-finite loss has broken
         return {**state_of(**self.parts()), "collapse_warned": self.watch.warned,
                 "window": {k: v.clone() for k, v in self.window.items()},
                 "family": self.family, "g_args": self.g_args, "d_args": self.d_args, **self.cond.meta()}
@@ -145,7 +148,7 @@ class GANTraining:
                    int(torch.randint(1, self.G.num_ws, (), generator=gen)))
         return z, mix
 
-    def d_step(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def d_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """D: real up, fake down. Returns the real batch (lazy R1 is taken on it)."""
         family, loss = self.family, self.cfg.loss
         x, y = self.real_batch()
@@ -157,6 +160,8 @@ class GANTraining:
             fake_logit = run_d(family, self.D, fake, y).float()
         d_loss = d_loss_fn(loss, real_logit, fake_logit)
         self.opt_d.zero_grad(set_to_none=True)
+        if not self.guard.update_ok(d_loss, step):
+            return x, y
         self.scaler_d.scale(d_loss).backward()
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
@@ -175,6 +180,9 @@ class GANTraining:
         with autocast(self.dev, self.dtype):
             g_loss = g_loss_fn(self.cfg.loss, run_d(self.family, self.D, run_g(self.family, self.G, z, y, mix), y).float())
         self.opt_g.zero_grad(set_to_none=True)
+        if not self.guard.update_ok(g_loss, step):
+            self.D.requires_grad_(True)
+            return
         self.scaler_g.scale(g_loss).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
@@ -201,6 +209,7 @@ def train(cfg, ctx) -> None:
 
     torch.manual_seed(cfg.seed)
     data = load_dataset(cfg.dataset, cfg.image_size)
+    report_skipped(ctx, data)
     t = GANTraining(cfg, data, ctx.device)
     fixed = _fixed_inputs(cfg, t.cond, t.images, t.labels, ctx.device)
     state = ctx.load_checkpoint()
@@ -208,19 +217,20 @@ def train(cfg, ctx) -> None:
         t.restore(state)
     else:
         _record_architecture(ctx, cfg.family, t.G, t.D, fixed)
-        ctx.log_image("reals", to_float(t.images[fixed["real_idx"][:cfg.num_samples]]), 0)
+        ctx.log_image("reals", t.images[fixed["real_idx"][:cfg.num_samples]], 0)  # uint8 as stored
         ctx.event(f"{data.name}: {len(data.images)} images {tuple(data.images.shape[1:])}, "
                   f"G {_params(t.G):,} and D {_params(t.D):,} parameters, conditioning: {t.cond.kind}")
 
     t0 = time.perf_counter()
     for step in ctx.steps(ctx.step, cfg.train_num_steps):
         for _ in range(cfg.d_steps):
-            x, y = t.d_step()
+            x, y = t.d_step(step)
         if t.r1_on and step % cfg.r1_every == 0:  # lazy R1 on the last real batch, in fp32
-            ctx.log({"r1": _r1_step(cfg.family, t.D, t.opt_d, x, y, cfg.r1_gamma, cfg.r1_every)}, step)
+            ctx.log({"r1": _r1_step(cfg.family, t.D, t.opt_d, x, y, cfg.r1_gamma, cfg.r1_every, t.guard, step)}, step)
         t.g_step(y, step)
         last = step == cfg.train_num_steps
         if step % cfg.log_every == 0 or last:
+            t.guard.check()
             ctx.log(t.take_window(time.perf_counter() - t0), step)
             t0 = time.perf_counter()
         if step % cfg.sample_every == 0 or last:
@@ -230,15 +240,17 @@ def train(cfg, ctx) -> None:
     ctx.save_checkpoint(t.snapshot())
 
 
-def _r1_step(family, D, opt_d, x, y, gamma: float, every: int) -> float:
+def _r1_step(family, D, opt_d, x, y, gamma: float, every: int, guard: LossGuard, step: int) -> float:
     """R1 (Mescheder et al. 2018): gamma/2 E||grad_x D(x)||^2, times `every` when applied lazily."""
     x = x.detach().requires_grad_(True)
     logits = run_d(family, D, x, y).float()
     (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
     penalty = grad.square().sum((1, 2, 3)).mean()
     opt_d.zero_grad(set_to_none=True)
-    (penalty * (gamma / 2) * every).backward()
-    opt_d.step()
+    loss = penalty * (gamma / 2) * every
+    if guard.update_ok(loss, step):
+        loss.backward()
+        opt_d.step()
     return float(penalty.detach())
 
 
@@ -284,11 +296,12 @@ def _previews(ctx, cfg, G, ema: EMA | None, fixed: dict, watch: CollapseWatch, s
     G.eval()
     fakes = run_g(family, G, fixed["z"], fixed["y"], **kw).float()
     G.train()
-    ctx.log_image("samples", fakes, step, nrow=fixed["nrow"])
+    ctx.log_image("samples", fakes, step, nrow=fixed["nrow"], value_range=VALUE_RANGE)
     if ema is not None:
-        ctx.log_image("samples_ema", run_g(family, ema.model, fixed["z"], None, **kw).float(), step)
+        ctx.log_image("samples_ema", run_g(family, ema.model, fixed["z"], None, **kw).float(), step,
+                      value_range=VALUE_RANGE)
         grid = stylegan.mixing_grid(ema.model, fixed["z_rows"], fixed["z_cols"], truncation_psi=cfg.truncation)
-        ctx.log_image("style_mixing", grid.float(), step, nrow=MIXING_SOURCES + 1)
+        ctx.log_image("style_mixing", grid.float(), step, nrow=MIXING_SOURCES + 1, value_range=VALUE_RANGE)
     ratio = batch_diversity(fakes) / max(fixed["real_diversity"], 1e-8)
     ctx.log({"diversity_ratio": ratio}, step)
     message = watch.check(ratio, step)

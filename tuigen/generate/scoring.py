@@ -7,6 +7,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..metrics.modes import DEFAULT_METHOD, DEFAULT_MODE
 from ..store import Store
 from ..trained.conditioning import balanced_labels
 from ..trained.provenance import (SamplerSettings, accuracy_provenance, fid_provenance, fid_scores,
@@ -27,7 +28,7 @@ def accuracy_of_run(store: Store, run_id: int, *, settings: SamplerSettings, per
 
     run, cfg, trained = load_trained(store, run_id, checkpoint=checkpoint, weights=weights, device=device)
     if trained.cond.kind == "none":
-        raise ValueError(f"run {run_id} is unconditional; accuracy needs a conditional run (cond-ddpm)")
+        raise ValueError(f"run {run_id} is unconditional; accuracy needs a conditional run (cond-ddpm or cgan)")
     labels = eval_labels(trained.cond.kind, trained.cond.size, per_class=per_class, which=which)
     evaluator = get_evaluator(run.dataset, trained.image_shape[1], trained.image_shape[0], device=trained.device)
     images = sample(trained, len(labels), batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
@@ -45,7 +46,7 @@ def reference_images(dataset: str, size: int, channels: int):
     from ..data import load_dataset
 
     data = load_dataset(dataset, size, channels)
-    return data.images, reference_identity(dataset, data.images)
+    return data.images, reference_identity(data)
 
 
 def _fid_progress(bar, bar_factory):
@@ -57,7 +58,8 @@ def _fid_progress(bar, bar_factory):
 
 
 def fid_of_run(store: Store, run_id: int, *, n: int, settings: SamplerSettings, checkpoint: str | None = None,
-               weights: str = "ema", device: str = "auto", bar=None, bar_factory=None):
+               weights: str = "ema", device: str = "auto", bar=None, bar_factory=None, mode: str = DEFAULT_MODE,
+               fid_method: str = DEFAULT_METHOD):
     """Sample n images from a run, compare with its dataset, store FID and KID with provenance."""
     from ..metrics import compare
 
@@ -68,18 +70,21 @@ def fid_of_run(store: Store, run_id: int, *, n: int, settings: SamplerSettings, 
                     eta=settings.eta, labels=balanced_labels(trained.cond, n), guidance=settings.guidance,
                     seed=settings.seed, progress=tick)
     ref, ref_identity = reference_images(run.dataset, trained.image_shape[1], trained.image_shape[0])
-    result = compare(images, ref, identity_b=ref_identity, device=device, progress=_fid_progress(bar, bar_factory))
+    result = compare(images, ref, identity_b=ref_identity, device=device, progress=_fid_progress(bar, bar_factory),
+                     mode=mode, fid_method=fid_method)
     prov = fid_provenance(result, ref_identity, sampler_provenance(trained, settings), trained.weights)
     for metric, value, std in fid_scores(result):
         store.add_score(run_id, metric, value, prov, std=std, step=trained.step)
     return result
 
 
-def fid_of_folders(dir_a: str, dir_b: str, *, device: str = "auto", bar=None, bar_factory=None):
-    from ..metrics import compare, load_image_folder
+def fid_of_folders(dir_a: str, dir_b: str, *, device: str = "auto", bar=None, bar_factory=None,
+                   mode: str = DEFAULT_MODE, fid_method: str = DEFAULT_METHOD):
+    """FID of two folders, each read in batches by the one folder reader. Returns the result and,
+    per folder, the files its reader skipped as (name, reason)."""
+    from ..metrics import compare_stats, folder_stats
 
-    a, b = load_image_folder(dir_a), load_image_folder(dir_b)
-    for folder, name in ((a, dir_a), (b, dir_b)):
-        if getattr(folder, "skipped", None):
-            print(f"{name}: skipped {len(folder.skipped)} unreadable file(s)")
-    return compare(a, b, device=device, progress=_fid_progress(bar, bar_factory))
+    progress = _fid_progress(bar, bar_factory)
+    sides = [folder_stats(d, device=device, progress=progress, mode=mode) for d in (dir_a, dir_b)]
+    result = compare_stats(sides[0].stats, sides[1].stats, device=device, mode=mode, fid_method=fid_method)
+    return result, [(d, side.skipped) for d, side in zip((dir_a, dir_b), sides)]

@@ -34,10 +34,11 @@ class Evaluator:
     multi: bool
     held_out_accuracy: float
     model: SmallCNN
+    source: str = ""  # what it was trained on, by content (a folder's fingerprint); see ImageDataset.source
 
     @property
     def identity(self) -> str:
-        return f"{self.dataset}/size{self.image_size}/ch{self.channels}/v{EVALUATOR_VERSION}"
+        return f"{self.source or self.dataset}/size{self.image_size}/ch{self.channels}/v{EVALUATOR_VERSION}"
 
     def accuracy(self, images_u8: np.ndarray, labels: np.ndarray) -> float:
         """images (N, C, H, W) uint8 at this evaluator's size; labels class indices or multi-hot."""
@@ -66,6 +67,13 @@ def cache_dir() -> Path:
     return root / "evaluators"
 
 
+def evaluator_file(data) -> Path:
+    """Where the evaluator of a loaded dataset (at its size and channels) is cached: keyed by the
+    data's content (ImageDataset.source), so an edited folder trains a new one, never reuses a stale one."""
+    _, c, size, _ = data.images.shape
+    return cache_dir() / f"{data.source.replace('/', '_').replace(':', '_')}-{size}-{c}-v{EVALUATOR_VERSION}.pt"
+
+
 def get_evaluator(dataset: str, image_size: int, channels: int | None = None, *, device: str | torch.device = "cpu",
                   progress: Callable[[int, int], None] | None = None) -> Evaluator:
     """The cached evaluator, or train it now (about a minute on a 2-core CPU at 28px)."""
@@ -75,7 +83,7 @@ def get_evaluator(dataset: str, image_size: int, channels: int | None = None, *,
     if data.label_kind == "none":
         raise ValueError(f"dataset {dataset} has no labels; an evaluator needs a labelled dataset")
     c = data.images.shape[1]
-    path = cache_dir() / f"{dataset.replace('/', '_').replace(':', '_')}-{image_size}-{c}-v{EVALUATOR_VERSION}.pt"
+    path = evaluator_file(data)
     model = SmallCNN(c, data.num_classes, image_size, RECIPE["width"]).to(device)
     if path.is_file():
         state = torch.load(path, map_location=device, weights_only=True)
@@ -85,7 +93,7 @@ def get_evaluator(dataset: str, image_size: int, channels: int | None = None, *,
         acc = _train(model, data, device, progress)
         _save(path, {"model": model.state_dict(), "held_out_accuracy": acc, "recipe": json.dumps(RECIPE)})
     model.eval()
-    return Evaluator(dataset, image_size, c, data.label_kind == "multi", acc, model)
+    return Evaluator(dataset, image_size, c, data.label_kind == "multi", acc, model, data.source)
 
 
 def _train(model: SmallCNN, data, device, progress) -> float:

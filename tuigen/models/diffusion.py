@@ -31,15 +31,20 @@ EpsModel = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
 
 
 # -- noise schedules ----------------------------------------------------------------------
+MAX_BETA = 0.999  # IDDPM's clip: no step destroys the signal outright, so alpha_bar stays > 0
+
+
 def beta_schedule(name: str, timesteps: int) -> Tensor:
-    """beta_1..beta_T in float64. Linear and quadratic are scaled by 1000/T so any T spans
-    the same signal-to-noise range as the DDPM paper's T = 1000."""
+    """beta_1..beta_T in float64, each in (0, MAX_BETA]. Linear and quadratic are scaled by
+    1000/T so any T spans the same signal-to-noise range as the DDPM paper's T = 1000; for
+    T <= 20 that scaling passes 1, and those betas are clipped at MAX_BETA as IDDPM clips."""
     T = timesteps
     scale = 1000.0 / T
     if name == "linear":  # DDPM sec. 4: beta from 1e-4 to 0.02
-        return torch.linspace(scale * 1e-4, scale * 0.02, T, dtype=torch.float64)
+        return torch.linspace(scale * 1e-4, scale * 0.02, T, dtype=torch.float64).clamp(max=MAX_BETA)
     if name == "quadratic":  # linear in sqrt(beta) ("scaled_linear" in diffusers)
-        return torch.linspace(math.sqrt(scale * 1e-4), math.sqrt(scale * 0.02), T, dtype=torch.float64) ** 2
+        betas = torch.linspace(math.sqrt(scale * 1e-4), math.sqrt(scale * 0.02), T, dtype=torch.float64) ** 2
+        return betas.clamp(max=MAX_BETA)
     if name == "cosine":  # IDDPM eq. 17, s = 0.008, betas clipped at 0.999
         return _betas_from_alpha_bar(lambda u: math.cos((u + 0.008) / 1.008 * math.pi / 2) ** 2, T)
     if name == "sigmoid":  # alpha_bar follows a sigmoid from -3 to 3 (Jabri et al. 2022)
@@ -48,7 +53,7 @@ def beta_schedule(name: str, timesteps: int) -> Tensor:
     raise ValueError(f"beta_schedule must be one of {', '.join(SCHEDULES)}, got {name!r}")
 
 
-def _betas_from_alpha_bar(alpha_bar: Callable[[float], float], T: int, max_beta: float = 0.999) -> Tensor:
+def _betas_from_alpha_bar(alpha_bar: Callable[[float], float], T: int, max_beta: float = MAX_BETA) -> Tensor:
     # beta_t = 1 - alpha_bar(t / T) / alpha_bar((t - 1) / T)  (IDDPM eq. 17 rearranged)
     betas = [min(1 - alpha_bar((i + 1) / T) / alpha_bar(i / T), max_beta) for i in range(T)]
     return torch.tensor(betas, dtype=torch.float64)
@@ -203,12 +208,18 @@ class GaussianDiffusion:
 
     # -- sampling loops --------------------------------------------------------------------
     def timesteps_for(self, sampler: str, steps: int | None, start: int | None = None) -> list[int]:
-        """The t values visited, from high to low. DDIM spaces `steps` evenly over [0, start]."""
+        """The t values visited, from high to low. From pure noise, DDIM takes `steps` values
+        evenly spaced over [0, T) (its uniform skip, round(i T / S)). From an image noised to
+        `start` (fusion, strips), the chain begins exactly there and spaces `steps` values
+        evenly over [0, start], both ends included."""
         top = self.T - 1 if start is None else start
         if sampler == "ddpm" or not steps or steps >= top + 1:
             return list(range(top, -1, -1))
-        stride = (top + 1) / steps
-        return sorted({int(round(i * stride)) for i in range(steps)}, reverse=True)
+        if start is None:
+            stride = (top + 1) / steps
+            return sorted({int(round(i * stride)) for i in range(steps)}, reverse=True)
+        stride = start / max(steps - 1, 1)
+        return sorted({int(round(start - i * stride)) for i in range(steps)}, reverse=True)
 
     @torch.no_grad()
     def sample(self, model: EpsModel, x_T: Tensor, *, sampler: str = "ddpm", steps: int | None = None,

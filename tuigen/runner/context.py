@@ -152,6 +152,7 @@ class TorchContext(Context):
     def _rewind_to(self, step: int) -> None:
         def rewind() -> None:  # queued before any point of this attempt, so it never drops one
             dropped = self.store.truncate_metrics(self.run_id, after_step=step)
+            self.store.truncate_scores(self.run_id, after_step=step)  # scored again as the steps are run again
             self.store.add_event(self.run_id, f"resumed from checkpoint at step {step}"
                                  + (f" ({dropped} later points replaced)" if dropped else ""))
 

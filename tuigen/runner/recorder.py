@@ -240,10 +240,13 @@ class Recorder:
 
     # -- pictures, files, events, scores ----------------------------------------------
     def log_image(self, key: str, image: Any, step: int | None = None, *, nrow: int | None = None,
-                  meta: dict | None = None) -> Path:
-        """Save an image (or a batch as a grid) as images/<key>-<step>.png and record it."""
+                  meta: dict | None = None, value_range: tuple[float, float] = (0.0, 1.0)) -> Path:
+        """Save an image (or a batch as a grid) as images/<key>-<step>.png and record it. Float
+        pixels are read in `value_range` (default (0, 1), as torchvision's save_image; tuigen's
+        own models pass (-1, 1)); uint8 pixels as they are."""
         step = self.step if step is None else int(step)
-        path = save_png(image, self.run_dir / "images" / f"{_file_name(key)}-{step:07d}.png", nrow=nrow)
+        path = save_png(image, self.run_dir / "images" / f"{_file_name(key)}-{step:07d}.png", nrow=nrow,
+                        value_range=value_range)
         self._later("artifact", lambda: self.store.add_artifact(self.run_id, "image", path, key=key, step=step,
                                                                 meta=meta))
         return path

@@ -256,12 +256,15 @@ class Store:
         with self.read() as s:
             return [tuple(r) for r in s.execute(q)]
 
-    def best_scores(self, metric: str, provenance_key: str, higher_is_better: bool, *, dataset: str | None = None,
-                    kind: str | None = None, run_ids: Sequence[int] | None = None) -> list[tuple]:
-        """(run_id, name, kind, dataset, config, value, std, step) of each run's best score
-        under one provenance, best first."""
+    def board_scores(self, metric: str, provenance_key: str, higher_is_better: bool, *, best: bool = False,
+                     dataset: str | None = None, kind: str | None = None,
+                     run_ids: Sequence[int] | None = None) -> list[tuple]:
+        """(run_id, name, kind, dataset, config, value, std, step, evaluations) per run under one
+        provenance, best first. A run's entry is its score at its newest evaluated checkpoint (the
+        newest evaluation of that step), or with `best` its best score; `evaluations` counts its
+        scores under this provenance, so a board can show how often each run was scored."""
         q = (select(m.Score.run_id, m.Run.name, m.Run.kind, m.Run.dataset, m.Run.config, m.Score.value,
-                    m.Score.std, m.Score.step)
+                    m.Score.std, m.Score.step, m.Score.id)
              .join(m.Run, m.Run.id == m.Score.run_id)
              .where(m.Score.metric == metric, m.Score.provenance_key == provenance_key))
         if dataset:
@@ -270,13 +273,22 @@ class Store:
             q = q.where(m.Run.kind == kind)
         if run_ids is not None:
             q = q.where(m.Score.run_id.in_(list(run_ids)))
-        best: dict[int, tuple] = {}
+
+        def rank(row) -> tuple:  # larger wins
+            if best:
+                return (row[5] if higher_is_better else -row[5],)
+            return (row[7] if row[7] is not None else -1, row[8])
+
+        entry: dict[int, tuple] = {}
+        count: dict[int, int] = {}
         with self.read() as s:
             for row in s.execute(q):
-                cur = best.get(row[0])
-                if cur is None or (row[5] > cur[5] if higher_is_better else row[5] < cur[5]):
-                    best[row[0]] = tuple(row)
-        return sorted(best.values(), key=lambda r: -r[5] if higher_is_better else r[5])
+                count[row[0]] = count.get(row[0], 0) + 1
+                cur = entry.get(row[0])
+                if cur is None or rank(row) > rank(cur):
+                    entry[row[0]] = tuple(row)
+        rows = [(*r[:8], count[r[0]]) for r in entry.values()]
+        return sorted(rows, key=lambda r: -r[5] if higher_is_better else r[5])
 
     def newest_scores(self, run_ids: Sequence[int]) -> dict[int, dict[str, tuple[float, int | None]]]:
         """{run_id: {metric: (value, step)}}: each run's score at its newest evaluated checkpoint
@@ -513,6 +525,12 @@ class Store:
                 s.execute(*self._summary_upsert(s, run_id, rows))
             s.execute(update(m.Run).where(m.Run.id == run_id).values(step=after_step))
         return n
+
+    def truncate_scores(self, run_id: int, after_step: int) -> int:
+        """Forget the run's scores of steps after `after_step` (made during training, e.g. each
+        epoch's accuracy, before a stop): the resumed steps score again, and are counted once."""
+        with self.write() as s:
+            return s.execute(delete(m.Score).where(m.Score.run_id == run_id, m.Score.step > after_step)).rowcount
 
     # -- artifacts, events, system samples ------------------------------------------
     def add_artifact(self, run_id: int, kind: str, path: str | Path, *, key: str = "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -48,6 +49,12 @@ def run_d(family: str, d: nn.Module, x: torch.Tensor, y: torch.Tensor | None) ->
     return d(x) if family == "stylegan" else d(x, y)
 
 
+def index_seed(seed: int, index: int) -> int:
+    """A 64-bit generator seed for sample `index` of set `seed` (numpy's SeedSequence hash of the
+    pair, so nearby seeds and indices give unrelated streams)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0])
+
+
 @dataclass
 class TrainedGAN:
     """A generator restored from a checkpoint, ready to sample.
@@ -66,19 +73,23 @@ class TrainedGAN:
     latent_dim: int
     device: torch.device
 
-    def latents(self, n: int, seed: int) -> torch.Tensor:
-        """n latents from `seed`, drawn at once, so a sample set never depends on the batch size."""
-        return torch.randn(n, self.latent_dim, generator=torch.Generator().manual_seed(seed))
+    def latents(self, n: int, seed: int, first: int = 0) -> torch.Tensor:
+        """The latents of sample indices first .. first + n - 1 of the set `seed`: each from its
+        own generator seeded by (seed, index), so a set depends only on its seed (never on the
+        batch size or where a batch starts) and two seeds share no latent."""
+        return torch.stack([torch.randn(self.latent_dim, generator=torch.Generator().manual_seed(index_seed(seed, i)))
+                            for i in range(first, first + n)]) if n else torch.empty(0, self.latent_dim)
 
     @torch.no_grad()
     def generate(self, n: int, labels: torch.Tensor | None = None, seed: int = 0, truncation_psi: float = 1.0,
-                 batch_size: int = 256) -> torch.Tensor:
-        """n images in [-1, 1], (N, C, H, W) float on the CPU. cgan needs `labels`: (N,) class
-        indices or (N, K) multi-hot (one row is repeated for all N); truncation is stylegan's."""
+                 batch_size: int = 256, first: int = 0) -> torch.Tensor:
+        """Samples first .. first + n - 1 of the set `seed`: images in [-1, 1], (N, C, H, W) float on
+        the CPU. cgan needs `labels`: (N,) class indices or (N, K) multi-hot (one row is repeated
+        for all N); truncation is stylegan's."""
         y = self.check_labels(labels, n)
         if truncation_psi != 1.0 and self.family != "stylegan":
             raise ValueError("truncation psi applies to stylegan runs only")
-        z = self.latents(n, seed)
+        z = self.latents(n, seed, first)
         kw = {"truncation_psi": truncation_psi, "noise_mode": "const"} if self.family == "stylegan" else {}
         out = [run_g(self.family, self.generator, z[i:i + batch_size].to(self.device),
                      None if y is None else y[i:i + batch_size].to(self.device), **kw).float().clamp(-1, 1).cpu()

@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..models.pixels import VALUE_RANGE
 from ..viz.images import save_png, to_uint8
 
 
@@ -64,7 +65,8 @@ def sample(trained, n: int, *, batch: int = 64, sampler: str = "ddim", steps: in
         for start in range(0, n, batch):
             m = min(batch, n - start)
             y = labels[start:start + m] if labels is not None else None
-            out.append(to_uint8(trained.generate(m, labels=y, seed=seed + start, truncation_psi=truncation_psi)))
+            out.append(to_uint8(trained.generate(m, labels=y, seed=seed, first=start, truncation_psi=truncation_psi),
+                                VALUE_RANGE))
             if progress:
                 progress(1)
         return np.concatenate(out)
@@ -79,7 +81,7 @@ def sample(trained, n: int, *, batch: int = 64, sampler: str = "ddim", steps: in
             trained.model, x_T, sampler=sampler, steps=steps, eta=eta, cond=y,
             null_cond=trained.null(m, dev) if y is not None else None, guidance=guidance, generator=gen,
             progress=(lambda i, total: progress(1)) if progress else None)
-        out.append(to_uint8(images))
+        out.append(to_uint8(images.cpu(), VALUE_RANGE))
     return np.concatenate(out)
 
 

@@ -19,12 +19,14 @@ from ..delivery import deliver
 class LeaderboardScreen(Screen):
     AUTO_FOCUS = "#board"  # arrows and enter act on the ranking at once; tab reaches the pickers
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("enter", "open", "Open run"),
-                Binding("p", "next_provenance", "Other provenance"), Binding("R", "report", "Report")]
+                Binding("p", "next_provenance", "Other provenance"), Binding("R", "report", "Report"),
+                Binding("o", "toggle_rule", "Newest / best")]
 
     def __init__(self) -> None:
         super().__init__()
         self.board: Board | None = None
         self.provenance_key: str | None = None
+        self.best = False  # the board's rule: newest evaluated checkpoint, or best over evaluations
         self.datasets_loaded = False
 
     def compose(self) -> ComposeResult:
@@ -59,7 +61,8 @@ class LeaderboardScreen(Screen):
         metric = self.query_one("#metric", Select).value
         dataset = self.query_one("#dataset", Select).value
         dataset = dataset if isinstance(dataset, str) else None  # no selection: every dataset
-        board = leaderboard(self.app.store, str(metric), dataset=dataset, provenance_key=self.provenance_key)
+        board = leaderboard(self.app.store, str(metric), dataset=dataset, provenance_key=self.provenance_key,
+                            best=self.best)
         deliver(self, self.show, board)
 
     def show(self, board: Board) -> None:
@@ -73,15 +76,21 @@ class LeaderboardScreen(Screen):
         direction = "higher" if board.higher_is_better else "lower"
         prov = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(board.provenance.items()))
         text = f"[b]{board.metric}[/b] ({direction} is better), ranked within provenance {board.provenance_key}: {prov}"
+        text += f"\nentry: {board.rule} (t: the other rule)"
         for key, n, other in board.others:
             text += f"\n[yellow]not ranked here[/]: {n} run(s) with {_diff(board.provenance, other)} (p to switch)"
         head.update(text)
-        table.add_columns("#", "run", "name", *board.columns, board.metric, "step")
-        for r in board.rows:
-            table.add_row(str(r.rank), str(r.run_id), r.name,
-                          *[_fmt(r.params[c]) if not isinstance(r.params[c], (dict,)) else json.dumps(r.params[c])
-                            for c in board.columns],
-                          f"{r.value:.4g}" + (f" ± {r.std:.2g}" if r.std else ""), str(r.step), key=str(r.run_id))
+        labels = ["#", "run", "name", *board.columns, board.metric, "step", "evals"]
+        cells = [[str(r.rank), str(r.run_id), r.name,
+                  *[_fmt(r.params[c]) if not isinstance(r.params[c], (dict,)) else json.dumps(r.params[c])
+                    for c in board.columns],
+                  f"{r.value:.4g}" + (f" ± {r.std:.2g}" if r.std else ""), str(r.step), str(r.evaluations)]
+                 for r in board.rows]
+        # widths fixed from the content: auto widths raced the header's relayout and cut cells short
+        for i, label in enumerate(labels):
+            table.add_column(label, width=max(len(label), *(len(row[i]) for row in cells)))
+        for r, row in zip(board.rows, cells):
+            table.add_row(*row, key=str(r.run_id))
 
     def action_next_provenance(self) -> None:
         if self.board and self.board.others:
@@ -100,6 +109,10 @@ class LeaderboardScreen(Screen):
         chosen = Selection([r.run_id for r in board.rows], f"Leaderboard: {board.metric}",
                            [f"Ranked within provenance {board.provenance_key}: {order}"])
         write_report_in_background(self, chosen, f"board-{board.metric}")
+
+    def action_toggle_rule(self) -> None:
+        self.best = not self.best
+        self.refresh_board()
 
     def action_open(self) -> None:
         table = self.query_one("#board", DataTable)
