@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -51,11 +52,11 @@ def _runs(runs: int, per_run: int, now: float):
         yield (i, f"run-{i}", "ddpm", "", "mnist" if i % 2 else "cats",
                statuses[i % 10] if i < runs - 20 else "running",
                json.dumps({"lr": [1e-4, 5e-4, 1e-3][i % 3], "batch_size": [16, 32][i % 2], "channels": 64}),
-               "", now, now, now + 60, "bench", "local", "cpu", per_run, per_run, "")
+               "", now, now, now + 60, "bench", "local", "cpu", per_run, per_run, "", str(uuid.UUID(int=i)))
 
 
 RUN_COLUMNS = ("id, name, kind, project, dataset, status, config, tags, created_at, started_at, ended_at, host, "
-               "executor, device, step, total_steps, run_dir")
+               "executor, device, step, total_steps, run_dir, uuid")
 METRIC_COLUMNS = "run_id, key, step, value, wall_time"
 SUMMARY_COLUMNS = "run_id, key, last, last_step, min, max, count"
 SCORE_COLUMNS = "run_id, metric, value, step, provenance, provenance_key, created_at"
@@ -88,7 +89,7 @@ def _load_sqlite(url: str, runs: int, per_run: int) -> None:
     con = sqlite3.connect(make_url(url).database)
     con.execute("PRAGMA synchronous=OFF")
     now = time.time()
-    con.executemany(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({', '.join('?' * 17)})", _runs(runs, per_run, now))
+    con.executemany(f"INSERT INTO runs ({RUN_COLUMNS}) VALUES ({', '.join('?' * 18)})", _runs(runs, per_run, now))
     for start, rows, summaries in _chunks(runs, per_run, now):
         con.executemany(f"INSERT INTO metrics ({METRIC_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows)
         con.executemany(f"INSERT INTO metric_summary ({SUMMARY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", summaries)
