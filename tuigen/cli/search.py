@@ -32,15 +32,20 @@ at its newest evaluated checkpoint (the periodic FID of --fid_every), or the las
 logged metric; its earlier values are what the pruner sees."""
 
 
+def _kind_parsers(kinds, epilog: str):
+    """One subcommand per experiment kind, its knobs from the kind's config schema."""
+    for kind in KINDS.values():
+        kp = kinds.add_parser(kind.name, help=kind.summary, epilog=epilog,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        schema.add_arguments(kp, kind.config)
+        yield kp
+
+
 def add_parsers(sub, add_run_options) -> None:
     sw = sub.add_parser("sweep", help="queue a grid (or random draws) of runs: --lr '1e-3|5e-4' --channels '64|128'",
                         description="Queue one run per combination of the values given ('|' between values).",
                         epilog=SWEEP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    kinds = sw.add_subparsers(dest="kind", metavar="KIND", required=True)
-    for kind in KINDS.values():
-        kp = kinds.add_parser(kind.name, help=kind.summary, epilog=SWEEP_EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-        schema.add_arguments(kp, kind.config)
+    for kp in _kind_parsers(sw.add_subparsers(dest="kind", metavar="KIND", required=True), SWEEP_EPILOG):
         g = kp.add_argument_group("sweep options")
         g.add_argument("--max-parallel", type=bounded(int, 1), metavar="N", help="at most N of its runs at once")
         g.add_argument("--random", type=bounded(int, 1), metavar="K", help="K distinct random combinations of the grid")
@@ -55,11 +60,7 @@ def add_parsers(sub, add_run_options) -> None:
     tu.add_argument("--resume", metavar="STUDY", help="continue a study whose driver stopped (add trials with --trials)")
     tu.add_argument("--trials", type=bounded(int, 1), metavar="N", help="with --resume: the new total of trials")
     tu.add_argument("--json", action="store_true")
-    kinds = tu.add_subparsers(dest="kind", metavar="KIND")
-    for kind in KINDS.values():
-        kp = kinds.add_parser(kind.name, help=kind.summary, epilog=TUNE_EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-        schema.add_arguments(kp, kind.config)
+    for kp in _kind_parsers(tu.add_subparsers(dest="kind", metavar="KIND"), TUNE_EPILOG):
         g = kp.add_argument_group("study options")
         g.add_argument("--trials", type=bounded(int, 1), required=True, metavar="N", help="how many trials")
         g.add_argument("--metric", required=True, metavar="NAME",
