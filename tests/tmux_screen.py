@@ -64,28 +64,31 @@ class TmuxTUI:
 
     def __init__(self, cwd, width: int, height: int, images: str = "halfcell"):
         self.session = f"tuigen-{os.getpid()}-{time.monotonic_ns()}"
+        self.tmux = ["tmux", "-L", self.session, "-f", "/dev/null"]  # a server of its own: no one else's options
         env = {"TUIGEN_DB": os.environ["TUIGEN_DB"], "TUIGEN_IMAGES": images, "TERM": "xterm-256color",
                "COLORTERM": "truecolor", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        cmd = f"cd {shlex.quote(str(cwd))} && {exports} exec {shlex.quote(sys.executable)} -m tuigen"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), cmd],
+        # unset: under pytest the process environment carries COLUMNS=80 LINES=24 (set below
+        # os.environ), and Textual would take them over the real terminal's size
+        cmd = f"cd {shlex.quote(str(cwd))} && unset COLUMNS LINES && {exports} exec {shlex.quote(sys.executable)} -m tuigen"
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), cmd],
                        check=True)
 
     def text(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True,
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.session], capture_output=True,
                               text=True).stdout
 
     def cells(self) -> list[list[Cell]]:
-        return parse_cells(subprocess.run(["tmux", "capture-pane", "-p", "-e", "-t", self.session],
+        return parse_cells(subprocess.run([*self.tmux, "capture-pane", "-p", "-e", "-t", self.session],
                                           capture_output=True, text=True).stdout)
 
     def keys(self, *keys: str) -> None:
         for k in keys:  # one at a time, as typed: a burst can arrive as one escape sequence
-            subprocess.run(["tmux", "send-keys", "-t", self.session, k], check=True)
+            subprocess.run([*self.tmux, "send-keys", "-t", self.session, k], check=True)
             time.sleep(0.05)
 
     def resize(self, width: int, height: int) -> None:
-        subprocess.run(["tmux", "resize-window", "-t", self.session, "-x", str(width), "-y", str(height)], check=True)
+        subprocess.run([*self.tmux, "resize-window", "-t", self.session, "-x", str(width), "-y", str(height)], check=True)
 
     def wait_for(self, predicate, what: str, timeout: float = 30.0):
         """Poll the screen until predicate(text) is truthy; return its value."""
@@ -103,7 +106,7 @@ class TmuxTUI:
         return self.wait_for(lambda s: s if re.search(pattern, s, re.M) else None, repr(pattern), timeout)
 
     def alive(self) -> bool:
-        return subprocess.run(["tmux", "has-session", "-t", self.session], capture_output=True).returncode == 0
+        return subprocess.run([*self.tmux, "has-session", "-t", self.session], capture_output=True).returncode == 0
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
