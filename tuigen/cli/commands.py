@@ -202,10 +202,10 @@ def cmd_rm(store: Store, args) -> int:
 
 # -- looking ----------------------------------------------------------------------------
 def _runs_table(store: Store, runs) -> Table:
-    from ..reports.run_score import run_score
+    from ..reports.run_score import run_scores
 
     ids = [r.id for r in runs]
-    summaries, scores = store.summary(ids), store.newest_scores(ids)
+    summaries, scores = store.summary(ids), run_scores(store, ids)
     studies = store.studies_of(ids)
     t = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("id", "name", "kind", "dataset", "status", "step", "loss", "score", "time", "device", "sweep"):
@@ -214,12 +214,17 @@ def _runs_table(store: Store, runs) -> Table:
         kind = KINDS.get(r.kind)
         s = summaries.get(r.id, {})
         metric = s.get(kind.progress_metric if kind else "loss")
-        score = run_score(r.kind, scores.get(r.id, {}), s)
+        score = scores.get(r.id)
         t.add_row(str(r.id), literal(r.name), r.kind, literal(r.dataset or "-"), status_text(r.status),
                   step_text(r), number(metric.last) if metric else "-",
-                  f"{score[0]} {number(score[1])}" if score else "", run_time(r), literal(r.device or "-"),
+                  f"{score.label} {number(score.value)}" if score else "", run_time(r), literal(r.device or "-"),
                   literal(group_label(r.sweep_id, studies.get(r.study_id), r.trial_number)))
     return t
+
+
+def _score_json(score) -> dict | None:
+    """The listing's score in --json: {"metric": "fid", "label": "FID", "value": 42.5}, or null."""
+    return {"metric": score.metric, "label": score.label, "value": score.value} if score else None
 
 
 def cmd_ls(store: Store, args) -> int:
@@ -227,8 +232,11 @@ def cmd_ls(store: Store, args) -> int:
     runs = store.list_runs(kind=args.kind, status=args.status, dataset=args.dataset, tag=args.tag,
                            limit=args.limit or None, sweep_id=args.sweep, study_id=study_id)
     if args.json:
-        sums = store.summary([r.id for r in runs])
-        print(strict_json([run_dict(r, sums[r.id]) for r in runs]))
+        from ..reports.run_score import run_scores
+
+        ids = [r.id for r in runs]
+        sums, scores = store.summary(ids), run_scores(store, ids)
+        print(strict_json([{**run_dict(r, sums[r.id]), "score": _score_json(scores.get(r.id))} for r in runs]))
     elif not runs:
         out.print("no runs yet: start one with `tuigen run KIND` or `tuigen demo`")
     else:
