@@ -70,3 +70,35 @@ def test_ls_lists_stored_scores_in_the_table_and_in_json(store):
     assert "FID 42.5" in out.splitlines()[1], out
     listed = json.loads(_tuigen("ls", "--json").stdout)
     assert listed[0]["score"] == {"metric": "fid", "label": "FID", "value": 42.5}
+
+
+def _crowded(store) -> list[str]:
+    """Runs whose every column is as wide as it gets: 24-character names, long datasets, scores."""
+    names = ["demo-exec-10", "x" * 24, "cats-ddpm-lr1e-4-ch128-b"]
+    for i, name in enumerate(names):
+        run = store.create_run("cond-ddpm", {}, name=name, dataset="folder:/data/cats-64", status="completed",
+                               total_steps=100_000)
+        store.update_run(run.id, step=100_000, device="cuda:0", started_at=0.0, ended_at=7200.0 * i)
+        store.log_metrics(run.id, [("loss", 100_000, 0.012345, 0.0)])
+        store.add_score(run.id, "accuracy", 0.987654, {"n": 200}, step=100_000)
+    return names
+
+
+def test_ls_at_80_columns_keeps_names_whole(store):
+    # the issue: `tuigen ls | cat` at 80 columns showed `demo-e…` for `demo-exec-10`
+    names = _crowded(store)
+    lines = _tuigen("ls", columns=80).stdout.splitlines()
+    assert len(lines) == 1 + len(names)  # one line a run: nothing wrapped
+    assert all(len(line.rstrip()) <= 80 for line in lines), lines
+    for line, name in zip(lines[1:], reversed(names)):
+        assert f" {name} " in line and "…" not in line, line
+        assert "accuracy 0.9877" in line  # the score stays; less useful columns went
+    assert lines[0].split()[:2] == ["id", "name"] and "device" not in lines[0]
+
+
+def test_ls_in_a_narrow_pipe_shortens_but_keeps_id_and_status(store):
+    _crowded(store)
+    lines = _tuigen("ls", columns=44).stdout.splitlines()
+    assert all(len(line.rstrip()) <= 44 for line in lines), lines
+    assert lines[0].split() == ["id", "name", "status", "score"]
+    assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"] and all("completed" in x for x in lines[1:])
