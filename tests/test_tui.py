@@ -137,7 +137,9 @@ async def test_open_run_shows_curves_config_log_events_and_images(populated):
         await wait_until(pilot, lambda: screen.query_one("#events-table").row_count == 1)
         assert "step=20" in "\n".join(screen.query_one("#log-view").lines)
         await wait_until(pilot, lambda: screen.image_key == "samples" and screen.image_index == 1)
-        await pilot.press("left_square_bracket")
+        await pilot.press("left_square_bracket")  # stepping is an Artifacts key: elsewhere it does nothing
+        assert screen.image_index == 1
+        await pilot.press("6", "left_square_bracket")
         assert screen.image_index == 0 and "step 10" in str(screen.query_one("#artifact-step").render())
         store.log_metrics(ids["big"], [("grad_norm", 21, 3.0, T0)])  # a new metric group appears live
         await wait_until(pilot, lambda: "grad_norm" in screen.plots)

@@ -38,9 +38,17 @@ def dispatch(args, parser) -> int:
             return cmd_ui(store)
         if getattr(args, "images", None):
             os.environ["TUIGEN_IMAGES"] = args.images
+        import threading
+
+        from ..tui.widgets.picture import ask_terminal
+
+        asking = threading.Thread(target=ask_terminal, daemon=True)  # while textual imports
+        asking.start()
         from ..tui.app import TuigenApp
 
-        TuigenApp(store).run()
+        app = TuigenApp(store)
+        asking.join()  # before Textual reads stdin: the terminal's answers are not key presses
+        app.run()
         return 0
     name = "cmd_" + args.command.replace("-", "_")
     for module in (generate, scoring, search):  # sampling, scoring, search verbs: bad input is a usage error

@@ -26,11 +26,17 @@ from ...display import metric_group
 from ..data import RunDetail, run_detail
 from ..delivery import deliver
 from ..widgets import cells
-from ..widgets.picture import picture_class
+from ..widgets.picture import Picture
 
 POLL_S = 0.25  # a metric in the store shows within half a second
 MAX_PLOT_POINTS = 1500
 SMOOTHING = 0.9
+
+
+TABS = {"curves": "Curves", "config": "Config", "system": "System", "log": "Log", "events": "Events",
+        "artifacts": "Artifacts"}  # pane id: title, in order; key 1 shows the first
+TAB_KEYS = Binding.Group("Tabs", compact=True)
+STEP_KEYS = Binding.Group("Step", compact=True)
 
 
 def smooth(values: list[float], alpha: float) -> list[float]:
@@ -52,16 +58,21 @@ def thin(xs: list, ys: list, limit: int = MAX_PLOT_POINTS) -> tuple[list, list]:
 class RunDetailScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
+        *(Binding(str(n), f"show_tab('{pane}')", f"{title} tab", group=TAB_KEYS) for n, (pane, title) in
+          enumerate(TABS.items(), 1)),
         Binding("m", "toggle_smoothing", "Smooth"),
         Binding("L", "toggle_log", "Log scale"),
-        Binding("left_square_bracket", "step(-1)", "Prev step"),
-        Binding("right_square_bracket", "step(1)", "Next step"),
+        Binding("left_square_bracket", "step(-1)", "Prev step", group=STEP_KEYS),
+        Binding("right_square_bracket", "step(1)", "Next step", group=STEP_KEYS),
+        Binding("z", "toggle_fit", "Fit/1:1"),
         Binding("S", "sample_checkpoint", "Sample ckpt"),
         Binding("F", "fid_checkpoint", "FID ckpt"),
         Binding("k", "kill", "Kill"),
         Binding("r", "resume", "Resume"),
         Binding("c", "clone", "Clone+edit"),
     ]
+    TAB_ONLY = {"toggle_smoothing": "curves", "toggle_log": "curves", "step": "artifacts",
+                "toggle_fit": "artifacts"}  # keys that act on one tab: the footer shows them there
 
     def __init__(self, run_id: int):
         super().__init__()
@@ -79,6 +90,7 @@ class RunDetailScreen(Screen):
         self.images: dict[str, list] = {}  # key -> image artifacts sorted by step
         self.image_key: str | None = None
         self.image_index = -1
+        self.fit = True  # pictures fill their pane; z draws them 1:1
         self.checkpoints: list = []
         self.detail: RunDetail | None = None
         self.shown_config = False
@@ -86,24 +98,24 @@ class RunDetailScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(f"run {self.run_id}", id="run-header")  # the run's own title bar
         with TabbedContent(initial="curves"):
-            with TabPane("Curves", id="curves"):
+            with TabPane(TABS["curves"], id="curves"):
                 yield VerticalScroll(Grid(classes="plots", id="plots"))
-            with TabPane("Config", id="config"):
+            with TabPane(TABS["config"], id="config"):
                 with VerticalScroll():
                     yield DataTable(id="config-table", show_cursor=False)
                     yield Static("", id="model-summary")
-            with TabPane("System", id="system"):
+            with TabPane(TABS["system"], id="system"):
                 with Vertical():
                     yield Static("waiting for the first sample...", id="sys-text")
                     yield Label("CPU % of this run's process tree")
                     yield Sparkline([], id="cpu-spark")
                     yield Label("RSS (memory) of this run's process tree")
                     yield Sparkline([], id="rss-spark")
-            with TabPane("Log", id="log"):
+            with TabPane(TABS["log"], id="log"):
                 yield Log(id="log-view", max_lines=5000)
-            with TabPane("Events", id="events"):
+            with TabPane(TABS["events"], id="events"):
                 yield DataTable(id="events-table", show_cursor=False)
-            with TabPane("Artifacts", id="artifacts"):
+            with TabPane(TABS["artifacts"], id="artifacts"):
                 with Vertical():
                     with Horizontal(id="artifact-bar"):
                         yield Select([], prompt="image", id="artifact-key", allow_blank=True)
@@ -236,9 +248,10 @@ class RunDetailScreen(Screen):
             v.sort(key=lambda a: (a.step or 0, a.id))
         if set(images) != set(self.images):
             select = self.query_one("#artifact-key", Select)
-            select.set_options([(k, k) for k in sorted(images)])
+            select.set_options([(k, k) for k in sorted(images)])  # this blanks the choice: set it again
             if self.image_key is None and images:
                 self.image_key = "samples" if "samples" in images else sorted(images)[0]
+            if self.image_key in images:
                 select.value = self.image_key
         grew = self.image_key and len(images.get(self.image_key, [])) != len(self.images.get(self.image_key, []))
         following = self.image_index == -1 or self.image_index == len(self.images.get(self.image_key or "", [])) - 1
@@ -263,10 +276,10 @@ class RunDetailScreen(Screen):
             return
         self.image_index = max(0, min(self.image_index, len(items) - 1))
         art = items[self.image_index]
-        self.query_one("#artifact-step", Label).update(
-            f" step {art.step}  ({self.image_index + 1}/{len(items)}; [ and ] move)  {art.path}")
+        self.query_one("#artifact-step", Label).update(Text(  # Text: "[ and ]" and the path are not markup
+            f" step {art.step}  ({self.image_index + 1}/{len(items)}; [ and ] move, z fit/1:1)  {art.path}"))
         try:  # decoded here: a truncated file would otherwise fail while drawing and end the app
-            holder.mount(picture_class()(read_image(art.path)))
+            holder.mount(Picture(read_image(art.path), fit=self.fit))
         except Exception as e:  # a missing or corrupt file is a message, not a crash
             holder.mount(Label(f"cannot show {art.path}: {e}"))
 
@@ -279,6 +292,26 @@ class RunDetailScreen(Screen):
         self._show_image()
 
     # -- actions -------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool:
+        tab = self.TAB_ONLY.get(action)
+        if tab is None:
+            return True
+        tabs = self.query(TabbedContent)
+        return bool(tabs) and tabs.first().active == tab
+
+    @on(TabbedContent.TabActivated)
+    def tab_changed(self) -> None:
+        self.refresh_bindings()
+
+    def action_show_tab(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = pane
+
+    def action_toggle_fit(self) -> None:
+        self.fit = not self.fit
+        for picture in self.query(Picture):
+            picture.set_fit(self.fit)
+        self.notify("pictures fill their pane" if self.fit else "pictures at 1:1 (one image pixel per dot)")
+
     def action_toggle_smoothing(self) -> None:
         self.smoothing = not self.smoothing
         self._redraw(everything=True)
