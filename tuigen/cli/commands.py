@@ -23,7 +23,7 @@ from ..runner.reaper import reconcile
 from ..runner.scheduler import maintain
 from ..store import ACTIVE, QUEUED, Store
 from ..display import group_label, safe_text, strict_json
-from .format import literal, number, run_dict, run_time, status_text, step_text
+from .format import Column, fit_table, literal, number, run_dict, run_time, status_text, step_text
 from . import generate, scoring, search
 from .errors import UsageError
 from .run_options import executor_from_args as _executor
@@ -209,25 +209,35 @@ def cmd_rm(store: Store, args) -> int:
 
 
 # -- looking ----------------------------------------------------------------------------
+# The runs listing's columns; narrow terminals and pipes drop the highest `drop` first, and a
+# name of up to 24 characters is never cut.
+RUN_COLUMNS = (Column("id", right=True), Column("name", cap=24, least=12), Column("kind", drop=2),
+               Column("dataset", drop=3), Column("status"), Column("step", right=True, drop=4),
+               Column("loss", right=True, drop=5), Column("score", right=True, least=10), Column("time", drop=6),
+               Column("device", drop=7), Column("sweep", drop=8))
+
+
 def _runs_table(store: Store, runs) -> Table:
-    from ..reports.run_score import run_score
+    from ..reports.run_score import run_scores
 
     ids = [r.id for r in runs]
-    summaries, scores = store.summary(ids), store.newest_scores(ids)
+    summaries, scores = store.summary(ids), run_scores(store, ids)
     studies = store.studies_of(ids)
-    t = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("id", "name", "kind", "dataset", "status", "step", "loss", "score", "time", "device", "sweep"):
-        t.add_column(col, justify="right" if col in ("id", "step", "loss", "score") else "left")
+    rows = []
     for r in runs:
         kind = KINDS.get(r.kind)
-        s = summaries.get(r.id, {})
-        metric = s.get(kind.progress_metric if kind else "loss")
-        score = run_score(r.kind, scores.get(r.id, {}), s)
-        t.add_row(str(r.id), literal(r.name), r.kind, literal(r.dataset or "-"), status_text(r.status),
-                  step_text(r), number(metric.last) if metric else "-",
-                  f"{score[0]} {number(score[1])}" if score else "", run_time(r), literal(r.device or "-"),
-                  literal(group_label(r.sweep_id, studies.get(r.study_id), r.trial_number)))
-    return t
+        metric = summaries.get(r.id, {}).get(kind.progress_metric if kind else "loss")
+        score = scores.get(r.id)
+        rows.append([Text(str(r.id)), literal(r.name), Text(r.kind), literal(r.dataset or "-"), status_text(r.status),
+                     Text(step_text(r)), Text(number(metric.last) if metric else "-"),
+                     Text(f"{score.label} {number(score.value)}" if score else ""), Text(run_time(r)),
+                     literal(r.device or "-"), literal(group_label(r.sweep_id, studies.get(r.study_id), r.trial_number))])
+    return fit_table(RUN_COLUMNS, rows, out.width)
+
+
+def _score_json(score) -> dict | None:
+    """The listing's score in --json: {"metric": "fid", "label": "FID", "value": 42.5}, or null."""
+    return {"metric": score.metric, "label": score.label, "value": score.value} if score else None
 
 
 def cmd_ls(store: Store, args) -> int:
@@ -235,8 +245,11 @@ def cmd_ls(store: Store, args) -> int:
     runs = store.list_runs(kind=args.kind, status=args.status, dataset=args.dataset, tag=args.tag,
                            limit=args.limit or None, sweep_id=args.sweep, study_id=study_id)
     if args.json:
-        sums = store.summary([r.id for r in runs])
-        print(strict_json([run_dict(r, sums[r.id]) for r in runs]))
+        from ..reports.run_score import run_scores
+
+        ids = [r.id for r in runs]
+        sums, scores = store.summary(ids), run_scores(store, ids)
+        print(strict_json([{**run_dict(r, sums[r.id]), "score": _score_json(scores.get(r.id))} for r in runs]))
     elif not runs:
         out.print("no runs yet: start one with `tuigen run KIND` or `tuigen demo`")
     else:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from sqlalchemy import case, delete, func, insert, or_, select, update
+from sqlalchemy import case, delete, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from sqlalchemy.exc import DBAPIError
@@ -290,23 +290,24 @@ class Store:
         rows = [(*r[:8], count[r[0]]) for r in entry.values()]
         return sorted(rows, key=lambda r: -r[5] if higher_is_better else r[5])
 
-    def newest_scores(self, run_ids: Sequence[int]) -> dict[int, dict[str, tuple[float, int | None]]]:
-        """{run_id: {metric: (value, step)}}: each run's score at its newest evaluated checkpoint
-        (the newest evaluation of that step), for listings."""
-        out: dict[int, dict[str, tuple]] = {}
-        if not run_ids:
-            return out
-        t = m.Score.__table__
+    def score_candidates(self, run_ids: Sequence[int], keys: Sequence[str]) -> list[tuple]:
+        """(run_id, kind, stored, metric, value, step, order) for every stored score and every
+        logged summary among `keys` of these runs, in one query (a UNION ALL), for listings to
+        pick from. `stored` is 1 for a score, 0 for a training metric's last value; `order` ranks
+        a run's evaluations of one metric at one step (the newest evaluation wins)."""
+        if not run_ids or not keys:
+            return []
+        sc, su, runs = m.Score.__table__, m.MetricSummary.__table__, m.Run.__table__
+        out: list[tuple] = []
         with self.engine.connect() as c:
-            for chunk in range(0, len(run_ids), 5000):
+            for chunk in range(0, len(run_ids), 5000):  # stay far below SQLite's variable limit
                 ids = list(run_ids[chunk:chunk + 5000])
-                q = select(t.c.run_id, t.c.metric, t.c.value, t.c.step, t.c.id).where(t.c.run_id.in_(ids))
-                for run_id, metric, value, step, sid in c.execute(q):
-                    mine = out.setdefault(run_id, {})
-                    key = (step if step is not None else -1, sid)
-                    if metric not in mine or key > mine[metric][2]:
-                        mine[metric] = (value, step, key)
-        return {r: {k: v[:2] for k, v in d.items()} for r, d in out.items()}
+                stored = (select(sc.c.run_id, runs.c.kind, literal(1), sc.c.metric, sc.c.value, sc.c.step, sc.c.id)
+                          .join(runs, runs.c.id == sc.c.run_id).where(sc.c.run_id.in_(ids), sc.c.metric.in_(keys)))
+                logged = (select(su.c.run_id, runs.c.kind, literal(0), su.c.key, su.c.last, su.c.last_step, literal(0))
+                          .join(runs, runs.c.id == su.c.run_id).where(su.c.run_id.in_(ids), su.c.key.in_(keys)))
+                out += [tuple(r) for r in c.execute(union_all(stored, logged))]
+        return out
 
     def score_provenance(self, score_id: int) -> dict:
         with self.read() as s:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..display import group_label
 from ..experiments import KINDS
-from ..reports.run_score import run_score
+from ..reports.run_score import run_scores
 from ..runner.logs import log_path, read_from
 from ..store import ACTIVE, Store
 
@@ -79,9 +79,9 @@ class RunsPoller:
         else:
             runs = self.store.run_rows(after_id=self.max_id, ids=sorted(self.active))
         ids = [r.id for r in runs]
-        summaries, scores = self.store.summary_rows(ids), self.store.newest_scores(ids)
+        summaries, scores = self.store.summary_rows(ids), run_scores(self.store, ids)
         studies = self.store.studies_of([r.id for r in runs if r.study_id]) if any(r.study_id for r in runs) else {}
-        rows = [_row(r, summaries.get(r.id, {}), scores.get(r.id, {}), studies) for r in runs]
+        rows = [_row(r, summaries.get(r.id, {}), scores.get(r.id), studies) for r in runs]
         for i in gone:
             self.known.pop(i, None)
             self.active.discard(i)
@@ -92,13 +92,13 @@ class RunsPoller:
         return RunsSnapshot(rows, gone, partial=first)
 
 
-def _row(run, summary: dict, scores: dict, studies: dict | None = None) -> RunRow:
+def _row(run, summary: dict, score, studies: dict | None = None) -> RunRow:
     kind = KINDS.get(run.kind)
     metric = summary.get(kind.progress_metric if kind else "loss") or summary.get("loss")
-    label, score = run_score(run.kind, scores, summary) or ("", None)
+    label, value = (score.label, score.value) if score else ("", None)
     where = " ".join(x for x in (run.host, run.device) if x) or run.executor
     return RunRow(run.id, run.name, run.kind, run.dataset, run.status, run.step or 0, run.total_steps,
-                  metric.last if metric else None, label, score, run.started_at, run.ended_at, where, run.tags,
+                  metric.last if metric else None, label, value, run.started_at, run.ended_at, where, run.tags,
                   run.parent_id, group_label(run.sweep_id, (studies or {}).get(run.study_id), run.trial_number))
 
 
