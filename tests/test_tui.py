@@ -286,3 +286,93 @@ async def test_a_poll_that_lands_after_its_screen_closed_is_dropped(populated):
         live = app.screen  # a screen still on show does get its result
         await app.run_worker(lambda: deliver(live, calls.append, "fresh"), thread=True).wait()
         assert calls == ["fresh"]
+
+
+def _grid(run, step: int) -> Path:
+    img = Path(run.run_dir) / "images" / f"samples-{step:07d}.png"
+    img.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((42, 42, 3), step, np.uint8)).save(img)
+    return img
+
+
+async def test_number_keys_switch_tabs_shown_in_footer_help_and_palette(populated):
+    from textual.widgets import Footer, Markdown, TabbedContent
+
+    from tuigen.tui.screens.help import HelpScreen
+
+    store, ids = populated
+    app = TuigenApp(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.action_open_run(ids["big"])
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunDetailScreen")
+        screen = app.screen
+        await pilot.pause(0.2)
+        assert type(app.focused).__name__ == "ContentTabs"  # the tab bar has focus first
+        tabs = screen.query_one(TabbedContent)
+        for key, pane in zip("213456", ("config", "curves", "system", "log", "events", "artifacts")):
+            await pilot.press(key)
+            assert tabs.active == pane
+        footer_keys = [str(k.key_display or k.key) for k in screen.query_one(Footer).query("FooterKey")]
+        assert set("123456") <= set("".join(footer_keys)) and "z" in footer_keys  # z shown on Artifacts
+        await pilot.press("1")
+        await pilot.pause(0.1)
+        assert "z" not in [k.key for k in screen.query_one(Footer).query("FooterKey")]  # an Artifacts key only
+        titles = [c.title for c in app.get_system_commands(screen)]
+        assert {"Curves tab (1)", "Artifacts tab (6)"} <= set(titles)
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_text = app.screen.query_one(Markdown).source
+        assert "| `1` | Curves tab |" in help_text and "| `6` | Artifacts tab |" in help_text
+        assert "| `z` | Fit/1:1 |" in help_text
+
+
+async def test_artifacts_follow_a_live_run_unless_stepped_back(store):
+    """Repro: a run that finished with three grids showed 1/2 until stepped."""
+    from tuigen.tui.widgets.picture import Picture
+
+    run = store.create_run("ddpm", "{}", name="live", dataset="mnist", total_steps=30, status="running")
+    store.add_artifact(run.id, "image", _grid(run, 10), key="samples", step=10)
+    app = TuigenApp(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.action_open_run(run.id)
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "RunDetailScreen")
+        screen = app.screen
+        label = lambda: str(screen.query_one("#artifact-step").render())  # noqa: E731
+        await pilot.press("6")
+        await wait_until(pilot, lambda: "(1/1;" in label())
+        store.add_artifact(run.id, "image", _grid(run, 20), key="samples", step=20)
+        await wait_until(pilot, lambda: "step 20  (2/2;" in label())  # on the newest: follows
+        await pilot.press("left_square_bracket")
+        assert "step 10  (1/2;" in label()
+        store.add_artifact(run.id, "image", _grid(run, 30), key="samples", step=30)
+        store.add_artifact(run.id, "image", _grid(run, 30), key="strip", step=30)  # a new key as well
+        await wait_until(pilot, lambda: "(1/3;" in label())  # stepped back: stays on step 10
+        assert screen.query_one("#artifact-key").value == "samples"  # new keys keep the choice
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        assert "step 30  (3/3;" in label()
+        store.update_run(run.id, status="completed")
+        picture = screen.query_one(Picture)
+        assert picture.region.height > 10 and picture.drawn_cells[1] == picture.content_size.height  # fills it
+
+
+async def test_compare_at_120x36_shows_diff_curves_and_grids_without_scrolling(populated):
+    from tuigen.tui.screens.compare import CompareScreen
+    from tuigen.tui.widgets.picture import Picture
+
+    store, ids = populated
+    app = TuigenApp(store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.push_screen(CompareScreen([ids["small"], ids["big"]]))
+        await wait_until(pilot, lambda: len(app.screen.query(Picture)) == 2 and len(app.screen.query(".plot")) == 3)
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert not screen.query_one("#compare-loading").display  # said while loading, gone now
+        visible = screen.region
+        diff = screen.query_one("#diff")
+        assert diff.region.height >= diff.row_count + 1 and visible.contains_region(diff.region)  # header + rows
+        assert visible.contains_region(screen.query(".plot").first().region)
+        for picture in screen.query(Picture):
+            assert visible.contains_region(picture.region) and picture.drawn_cells[1] >= 8
+        focused = app.focused
+        await pilot.press("tab")
+        assert type(app.screen).__name__ == "CompareScreen" and app.focused is not focused  # focus, nothing else

@@ -127,7 +127,7 @@ def test_every_screen_by_its_key(tmp_path, runs, size):
     width, height = size
     tui = TmuxTUI(tmp_path, width, height)
     try:
-        tui.wait_text(r"grid42")
+        tui.wait_text(r"grid42 .*FID 40\.5")  # each run's stored score by the board's rule, with its metric
         tui.keys("Enter")  # the cursor starts on the newest run
         tui.wait_text(r"run \d+ grid42")
         for key, shows, gone in (("2", r"lr\s+0\.0005", None), ("3", r"no system samples", None),

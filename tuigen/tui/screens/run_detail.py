@@ -259,6 +259,8 @@ class RunDetailScreen(Screen):
         if grew and following:  # follow the newest grid unless the user moved the slider
             self.image_index = len(images[self.image_key]) - 1
             self._show_image()
+        elif grew:  # stay on the one shown; its "i/n" still counts the new ones
+            self._show_position()
         ckpts = sorted((a for a in d.artifacts if a.kind == "checkpoint"), key=lambda a: a.step or 0)
         if [a.id for a in ckpts] != [a.id for a in self.checkpoints]:
             self.checkpoints = ckpts
@@ -275,13 +277,19 @@ class RunDetailScreen(Screen):
             self.query_one("#artifact-step", Label).update("no images yet")
             return
         self.image_index = max(0, min(self.image_index, len(items) - 1))
-        art = items[self.image_index]
-        self.query_one("#artifact-step", Label).update(Text(  # Text: "[ and ]" and the path are not markup
-            f" step {art.step}  ({self.image_index + 1}/{len(items)}; [ and ] move, z fit/1:1)  {art.path}"))
+        art = self._show_position()
         try:  # decoded here: a truncated file would otherwise fail while drawing and end the app
             holder.mount(Picture(read_image(art.path), fit=self.fit))
         except Exception as e:  # a missing or corrupt file is a message, not a crash
             holder.mount(Label(f"cannot show {art.path}: {e}"))
+
+    def _show_position(self):
+        """The label over the picture: its step and place among the key's images."""
+        items = self.images[self.image_key]
+        art = items[self.image_index]
+        self.query_one("#artifact-step", Label).update(Text(  # Text: "[ and ]" and the path are not markup
+            f" step {art.step}  ({self.image_index + 1}/{len(items)}; [ and ] move, z fit/1:1)  {art.path}"))
+        return art
 
     @on(Select.Changed, "#artifact-key")
     def image_key_changed(self, event: Select.Changed) -> None:
