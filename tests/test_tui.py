@@ -376,3 +376,18 @@ async def test_compare_at_120x36_shows_diff_curves_and_grids_without_scrolling(p
         focused = app.focused
         await pilot.press("tab")
         assert type(app.screen).__name__ == "CompareScreen" and app.focused is not focused  # focus, nothing else
+
+
+def test_pictures_fit_their_pane_enlarge_nearest_and_reduce_smoothly():
+    from tuigen.tui.widgets.picture import fitted_cells, natural_cells, scaled_to
+
+    half_block = (1, 2)  # a character cell's shape: twice as tall as wide
+    assert fitted_cells((42, 42), (120, 22), half_block) == (44, 22)  # height-bound
+    assert fitted_cells((42, 42), (30, 40), half_block) == (30, 15)  # width-bound
+    assert fitted_cells((300, 100), (120, 30), (10, 20)) == (120, 20)  # Kitty: 10x20 px cells
+    assert natural_cells((42, 42), (1, 2)) == (42, 21)
+    checker = Image.fromarray(np.array([[0, 255], [255, 0]], np.uint8))
+    assert set(np.asarray(scaled_to(checker, (8, 8))).ravel()) == {0, 255}  # enlarged: no new shades
+    stripes = Image.fromarray(np.tile(np.array([0, 255], np.uint8), (100, 50)))
+    reduced = np.asarray(scaled_to(stripes, (10, 10)))
+    assert 100 < reduced.mean() < 155 and reduced.std() < 30  # smoothed to grey, not aliased to 0/255

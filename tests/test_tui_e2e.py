@@ -3,21 +3,15 @@ read from the screen advancing, then the final status."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shlex
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
 
+from tmux_screen import TmuxTUI
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-
-
-def capture(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
 
 
 STEPS = 3000  # several seconds even on a fast, idle CPU: the store sees a run's step once a second
@@ -28,16 +22,13 @@ def test_tui_shows_a_real_run_advancing_and_completing(tmp_path, cli):
                          "--train_num_steps", str(STEPS), "--eval_every", "500", "--json")
     assert code == 0, err
     run_id = json.loads(out)["id"]
-    session = f"tuigen-e2e-{os.getpid()}"
-    env = f"TUIGEN_DB={shlex.quote(os.environ['TUIGEN_DB'])} TUIGEN_IMAGES=halfcell TERM=xterm-256color"
-    cmd = f"cd {shlex.quote(str(tmp_path))} && {env} {shlex.quote(sys.executable)} -m tuigen"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "30", cmd], check=True)
+    tui = TmuxTUI(tmp_path, 140, 30)
     try:
         pattern = re.compile(rf"^\s*{run_id}\s+classifier-{run_id}.*?(\d+)/{STEPS}", re.M)
         seen: list[int] = []
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            screen = capture(session)
+            screen = tui.text()
             m = pattern.search(screen)
             if m:
                 seen.append(int(m.group(1)))
@@ -51,4 +42,4 @@ def test_tui_shows_a_real_run_advancing_and_completing(tmp_path, cli):
         assert seen == sorted(seen), "the step counter went backwards"
         assert f"{STEPS}/{STEPS}" in screen
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        tui.close()
