@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="the TUI: live runs, curves, leaderboard, system (the default command)")
     ui.add_argument("--once", action="store_true", help="print the runs table once and exit (no TUI)")
-    ui.add_argument("--images", choices=("auto", "kitty", "sixel", "halfcell", "unicode"),
+    ui.add_argument("--images", choices=settings.IMAGE_PROTOCOLS,
                     help="how pictures are drawn (default: $TUIGEN_IMAGES or auto-detect; halfcell works everywhere)")
 
     run = sub.add_parser("run", help="start a run of an experiment kind",

@@ -4,14 +4,14 @@ works over plain SSH. TUIGEN_IMAGES=auto|kitty|sixel|halfcell|unicode forces one
 
 A `Picture` fills its pane: it is drawn at the largest size that fits and keeps the image's
 aspect, in every protocol, and redrawn when the pane is resized. We scale the pixels
-ourselves to exactly the dots the protocol draws (textual-image would otherwise take the
-image's pixel size as if every terminal had Kitty's real pixels, and resize with its own
-filter): smaller images are enlarged nearest-neighbour, so 28 px digits stay crisp in
-half-blocks, larger ones are reduced with LANCZOS. `fit=False` draws one image pixel per dot
-(1:1), scrollable when it is larger than the pane."""
+ourselves to exactly the dots the protocol draws (textual-image took the image's pixel size
+as if every terminal had Kitty's real pixels, so small images shrank to a few cells in
+half-blocks): smaller images are enlarged nearest-neighbour, so 28 px digits stay crisp,
+larger ones are reduced with LANCZOS. Kitty and Sixel are then drawn by textual-image at
+exactly that size; half-blocks and plain Unicode by the small widgets here. `fit=False` draws
+one image pixel per dot (1:1), scrollable when it is larger than the pane."""
 from __future__ import annotations
 
-import os
 from math import ceil
 
 from PIL import Image as PILImage
@@ -23,16 +23,15 @@ from textual.events import Resize
 from textual.strip import Strip
 from textual.widget import Widget
 
-PROTOCOLS = ("auto", "kitty", "sixel", "halfcell", "unicode")
+from ...settings import image_protocol
+
 TEXT_CELL_ASPECT = (1, 2)  # a character cell is about twice as tall as wide
 
 
 def chosen_protocol(protocol: str | None = None) -> str:
     """The protocol asked for (argument, then TUIGEN_IMAGES), with "auto" resolved to what
     textual-image detected for this terminal."""
-    protocol = (protocol or os.environ.get("TUIGEN_IMAGES") or "auto").lower()
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"TUIGEN_IMAGES must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    protocol = protocol or image_protocol()
     if protocol != "auto":
         return protocol
     from textual_image import renderable as r
@@ -45,7 +44,7 @@ def ask_terminal(protocol: str | None = None) -> None:
     asks the terminal with escape sequences when it is imported and reads the answers from
     stdin; once Textual reads stdin those answers arrive as key presses (they opened the help
     screen). Half-blocks and plain Unicode are drawn here without it: nothing to ask."""
-    if (protocol or os.environ.get("TUIGEN_IMAGES") or "auto").lower() not in ("halfcell", "unicode"):
+    if (protocol or image_protocol()) not in ("halfcell", "unicode"):
         import textual_image.widget  # noqa: F401  detects Kitty / Sixel and measures the cell, now
 
 
@@ -160,7 +159,7 @@ class Picture(ScrollableContainer):
         self.source = image.convert("RGB") if image.mode not in ("RGB", "L") else image
         self.protocol = chosen_protocol(protocol)
         self.drawn_cells: tuple[int, int] | None = None  # what is on screen now (tests read it)
-        self.drawing = None  # the textual-image widget, made at the first size we learn
+        self.drawing = None  # the widget that draws the pixels, made once the size is known
         self.set_fit(fit)
 
     def on_resize(self, event: Resize) -> None:
