@@ -281,7 +281,7 @@ class RunDetailScreen(Screen):
         try:  # decoded here: a truncated file would otherwise fail while drawing and end the app
             holder.mount(Picture(read_image(art.path), fit=self.fit))
         except Exception as e:  # a missing or corrupt file is a message, not a crash
-            holder.mount(Label(f"cannot show {art.path}: {e}"))
+            holder.mount(Label(Text(f"cannot show {art.path}: {e}")))  # a path is text, not markup
 
     def _show_position(self):
         """The label over the picture: its step and place among the key's images."""
