@@ -127,7 +127,7 @@ def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: in
     scores with the same provenance `tuigen fid` gives the same settings."""
     from ..metrics import compare
     from ..trained.conditioning import balanced_labels
-    from ..trained.provenance import (SamplerSettings, fid_provenance, fid_scores, reference_identity,
+    from ..trained.provenance import (SamplerSettings, fid_provenance, fid_scores, reference_subset,
                                       sampler_provenance)
     from ..trained.sampling import sample
 
@@ -138,8 +138,8 @@ def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: in
     trained = Trained(model, diffusion, cond, step, "ema", tuple(data.images.shape[1:]))
     images = sample(trained, cfg.fid_n, batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
                     labels=balanced_labels(cond, cfg.fid_n), guidance=settings.guidance, seed=settings.seed)
-    reference = reference_identity(data)
-    result = compare(images, data.images, identity_b=reference, device=ctx.device, fid_method=cfg.fid_method)
+    real, reference = reference_subset(data, cfg.fid_ref_n)
+    result = compare(images, real, identity_b=reference, device=ctx.device, fid_method=cfg.fid_method)
     ctx.log({"fid": result.fid, "kid": result.kid_mean}, step)
     prov = fid_provenance(result, reference, sampler_provenance(trained, settings), "ema")
     for metric, value, std in fid_scores(result):
