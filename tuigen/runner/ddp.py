@@ -287,6 +287,9 @@ def _train(store: Store, run, stop: threading.Event, stop_file: Path):
     if backend == "nccl":
         torch.cuda.set_device(local)
     device = torch.device("cuda", local) if backend == "nccl" else torch.device("cpu")
+    from ..trained.device import tune_for
+
+    tune_for(device)
     kind = get_kind(run.kind)
     cfg = config_schema.from_json(kind.config, run.config)
     dist.init_process_group(backend)  # env:// rendezvous that torchrun set up
