@@ -54,3 +54,54 @@ def test_the_worker_sees_only_its_gpu_in_pci_order_and_a_cpu_run_sees_none():
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
     assert env["TUIGEN_GPUS"] == "0,1"  # the queue it schedules on exit keeps the user's GPUs
     assert device_env("cpu", [])["CUDA_VISIBLE_DEVICES"] == "-1"
+
+
+# -- item 3: resume with fewer GPUs visible than when saved -----------------------------------
+def test_a_checkpoint_with_rng_states_of_more_gpus_than_present_resumes(store):
+    import torch
+
+    from tuigen.runner.context import TorchContext
+    from tuigen.trained import checkpoint as ckpt
+
+    saved = [torch.full((16,), i, dtype=torch.uint8) for i in range(4)]  # as if 4 GPUs were visible
+    assert ckpt.cuda_states_to_restore(saved, 1) == saved[:1]
+    assert ckpt.cuda_states_to_restore(saved[:1], 2) == saved[:1]
+    run = store.create_run("classifier", {})
+    ctx = TorchContext(store, run.id, run.run_dir, None, device=torch.device("cpu"))
+    ckpt.save_atomic({"step": 3, "rng": {**ckpt.capture_rng(), "cuda": saved}}, ctx.checkpoint_dir / "ckpt-0000003.pt")
+    assert ctx.load_checkpoint()["step"] == 3 and ctx.step == 3
+    ctx.close()
+
+
+# -- item 4: precision on resume, bf16 where there is none ------------------------------------
+def test_explicit_bf16_is_refused_on_a_gpu_without_it_and_kept_on_the_cpu():
+    import torch
+
+    from tuigen.config import ConfigError
+    from tuigen.experiments.common import amp_dtype
+
+    gpu, cpu = torch.device("cuda"), torch.device("cpu")
+    with pytest.raises(ConfigError, match="--precision bf16"):
+        amp_dtype("bf16", gpu, bf16_supported=False)
+    assert amp_dtype("auto", gpu, bf16_supported=False) is torch.float16
+    assert amp_dtype("auto", gpu, bf16_supported=True) is torch.bfloat16
+    assert amp_dtype("fp16", gpu, bf16_supported=True) is torch.float16
+    assert [amp_dtype(p, cpu) for p in ("auto", "fp32", "bf16", "fp16")] == [None, None, torch.bfloat16, torch.float16]
+
+
+@pytest.mark.parametrize("first, then", [("bf16", "fp16"), ("fp16", "fp32")])
+def test_a_run_resumed_in_another_precision_continues(store, first, then):
+    """A disabled GradScaler (fp32/bf16) saves an empty state; resuming in fp16 (a CPU GradScaler
+    here) starts the scaler afresh, and an fp16 run's scaler state is ignored by fp32."""
+    from conftest import run_in_context
+    from tuigen.config import build, to_json
+    from tuigen.experiments.classifier import ClassifierConfig
+    from tuigen.experiments.classifier_train import train
+
+    values = dict(dataset="digits", width=8, batch_size=16, train_num_steps=3, eval_every=3, device="cpu")
+    cfg = build(ClassifierConfig, {**values, "precision": first})
+    run = store.create_run("classifier", to_json(cfg), dataset="digits")
+    run_in_context(train, store, cfg, run)
+    cfg = build(ClassifierConfig, {**values, "precision": then, "train_num_steps": 6})
+    ctx = run_in_context(train, store, cfg, run)
+    assert ctx.step == 6 and max(p.step for p in store.metrics(run.id, "loss")) == 6
