@@ -105,3 +105,36 @@ def test_a_run_resumed_in_another_precision_continues(store, first, then):
     cfg = build(ClassifierConfig, {**values, "precision": then, "train_num_steps": 6})
     ctx = run_in_context(train, store, cfg, run)
     assert ctx.step == 6 and max(p.step for p in store.metrics(run.id, "loss")) == 6
+
+
+# -- host syncs per training step -----------------------------------------------------------
+SYNC_RUNS = {  # tiny real runs; every 5th step logs / evaluates / checkpoints
+    "classifier": dict(dataset="digits", width=8, batch_size=16, eval_every=5, checkpoint_every=5),
+    "ddpm": dict(dataset="digits", image_size=8, channels=8, dim_mults=(1, 2), num_res_blocks=1,
+                 attn_resolutions=(), timesteps=10, batch_size=8, log_every=5, sample_every=100,
+                 checkpoint_every=5, sample_steps=2, num_samples=2),
+    "dann": dict(source="digits", target="mnist", image_size=16, width=4, batch_size=16, steps_per_epoch=5,
+                 epochs=2, tsne_points=0),
+    "dcgan": dict(dataset="digits", image_size=16, batch_size=8, g_width=8, d_width=8, log_every=5,
+                  sample_every=100, checkpoint_every=5, num_samples=4),
+}
+
+
+@pytest.mark.parametrize("kind", list(SYNC_RUNS))
+def test_a_training_step_makes_the_host_wait_for_the_device_at_most_at_log_steps(store, kind, one_torch_thread):
+    from conftest import run_in_context
+    from tuigen.config import build, to_json
+    from tuigen.experiments import get_kind
+
+    k = get_kind(kind)
+    steps = {"train_num_steps": 10} if kind != "dann" else {}
+    cfg = build(k.config, {**SYNC_RUNS[kind], **steps, "device": "cpu"})
+    run = store.create_run(kind, to_json(cfg), dataset=getattr(cfg, "dataset", "digits"))
+    ctx = run_in_context(k.load(), store, cfg, run, lambda c: c.count_syncs())
+    per_step = ctx.syncs.per_step
+    assert sorted(per_step) == list(range(1, 11))
+    quiet = {s: n for s, n in per_step.items() if s % 5}
+    assert max(quiet.values()) == 0, quiet  # nothing read back between log steps
+    assert max(per_step.values()) <= 20, per_step  # a log, evaluation or checkpoint step: a few reads
+    logged = {p.key: p.value for p in store.metrics(run.id) if p.key.startswith("host_syncs")}
+    assert logged == {"host_syncs_per_step": 0.0, "host_syncs_per_step_mean": sum(per_step.values()) / 10}

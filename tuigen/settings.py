@@ -57,6 +57,11 @@ def fake_gpus() -> int | None:
 GPUS_ENV = "TUIGEN_GPUS"
 
 
+def count_syncs() -> bool:
+    """TUIGEN_COUNT_SYNCS=1: a worker counts host syncs per training step (runner/syncs.py)."""
+    return os.environ.get("TUIGEN_COUNT_SYNCS", "").strip() not in ("", "0")
+
+
 def gpu_mask() -> list[str] | None:
     """The physical GPUs (indices, or GPU-/MIG- UUIDs) this machine's queue may hand out, as
     TUIGEN_GPUS or else the user's own CUDA_VISIBLE_DEVICES names them; None: all of them.

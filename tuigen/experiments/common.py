@@ -51,6 +51,20 @@ def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return t
 
 
+def adamw(params, device: torch.device, **kw) -> torch.optim.AdamW:
+    """AdamW; on a GPU its fused kernel (a few launches for all parameters, not a loop of them)."""
+    return torch.optim.AdamW(params, fused=device.type == "cuda", **kw)
+
+
+def drawn_to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small tensor drawn on the CPU (batch indices, flips: their generator is saved with the
+    checkpoint) onto the device without a host sync: a copy from pageable memory waits for the
+    GPU's stream, one from pinned memory with non_blocking does not."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def batch_generator(seed: int) -> torch.Generator:
     """Batch order has its own RNG so it can be saved and resumed exactly."""
     return torch.Generator(device="cpu").manual_seed(seed)

@@ -299,6 +299,10 @@ def _train(store: Store, run, stop: threading.Event, stop_file: Path):
         ctx = cls(store, run.id, run.run_dir, cfg, device=device, stop=stop, stop_file=stop_file,
                   rank=rank, world_size=world, attempt=attempt)
         ctx.start()
+        from ..settings import count_syncs
+
+        if count_syncs():
+            ctx.count_syncs()
         try:
             kind.load()(cfg, ctx)
         finally:

@@ -151,6 +151,10 @@ def _make_context(store: Store, run, cfg, uses_torch: bool, attempt: int):
     tune_for(device)
     ctx = TorchContext(store, run.id, run.run_dir, cfg, device=device, gpu_hint=gpu_hint, stop=STOP,
                        attempt=attempt)
+    from ..settings import count_syncs
+
+    if count_syncs():
+        ctx.count_syncs()
     if not run.device.startswith("cuda:"):  # keep the scheduler's claim: it counts busy GPUs by it
         ctx.update_run(device=str(ctx.device))
     return ctx
