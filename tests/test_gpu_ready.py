@@ -138,3 +138,37 @@ def test_a_training_step_makes_the_host_wait_for_the_device_at_most_at_log_steps
     assert max(per_step.values()) <= 20, per_step  # a log, evaluation or checkpoint step: a few reads
     logged = {p.key: p.value for p in store.metrics(run.id) if p.key.startswith("host_syncs")}
     assert logged == {"host_syncs_per_step": 0.0, "host_syncs_per_step_mean": sum(per_step.values()) / 10}
+
+
+# -- item 2: rank 0 alone for longer than the training collective's timeout -------------------
+def _rank_alone(rank: int, init: str, out: str, wait: bool) -> None:
+    import time
+    from datetime import timedelta
+    from pathlib import Path
+
+    import torch
+    import torch.distributed as dist
+
+    from tuigen.runner.ddp_context import ALONE_TIMEOUT, wait_for_main
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2, timeout=timedelta(seconds=2))
+    waiting = dist.new_group(backend="gloo", timeout=ALONE_TIMEOUT)  # as DistributedContext makes it
+    try:
+        if rank == 0:
+            time.sleep(4)  # a preview chain or a periodic FID, longer than the collective's timeout
+        if wait:
+            wait_for_main(waiting)
+        t = torch.ones(1)
+        dist.all_reduce(t)  # the next training step's gradient all-reduce
+        result = str(float(t))
+    except RuntimeError as e:
+        result = "timed out" if "imeout" in str(e) or "timed out" in str(e).lower() else f"error: {e}"
+    Path(out, f"rank-{rank}-{wait}").write_text(result)
+
+
+def test_ranks_wait_for_rank_0s_solo_work_outside_the_training_collective(tmp_path):
+    """Without the wait (wait=False) rank 1's all-reduce times out after 2 s and the job dies."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_rank_alone, args=(f"file://{tmp_path / 'rendezvous'}", str(tmp_path), True), nprocs=2, join=True)
+    assert [(tmp_path / f"rank-{r}-True").read_text() for r in range(2)] == ["2.0", "2.0"]

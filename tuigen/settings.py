@@ -79,6 +79,12 @@ def gpu_mask() -> list[str] | None:
     return out
 
 
+def ddp_timeout_s() -> float | None:
+    """TUIGEN_DDP_TIMEOUT: seconds a data-parallel rank waits in a training collective (None:
+    torch's default). Rank 0's previews and FID are waited for outside it (runner/ddp_context.py)."""
+    return _number("TUIGEN_DDP_TIMEOUT", 0, float, 0, 10 ** 6, " of seconds") or None
+
+
 def store_retry_s() -> float:
     """How long a finishing worker keeps retrying a busy store before it gives up on a write."""
     return _number("TUIGEN_STORE_RETRY", 3600.0, float, 0, 10 ** 7, " of seconds")
@@ -96,4 +102,4 @@ def image_protocol() -> str:
 
 def check_environment() -> None:
     """Every variable at once, at the start of a command: a bad one stops it before it acts."""
-    busy_timeout_s(), heartbeat_timeout_s(), slots(), threads(), store_retry_s(), image_protocol(), fake_gpus()
+    busy_timeout_s(), heartbeat_timeout_s(), slots(), threads(), store_retry_s(), image_protocol(), fake_gpus(), ddp_timeout_s()

@@ -112,11 +112,17 @@ def train(cfg, ctx) -> None:
                      "grad_norm": float(grad_norm), "images_per_s": window_images / max(elapsed, 1e-9)}, step)
             window_loss.zero_()
             window_steps, window_t, window_images = 0, time.perf_counter(), 0
-        if ctx.is_main and (step % cfg.sample_every == 0 or step == cfg.train_num_steps):
-            ctx.log_image("samples", _preview(cfg, ema.model, diffusion, preview_noise, cond, dev), step,
-                          nrow=grid_columns(cond, preview_n), value_range=VALUE_RANGE)
-        if ctx.is_main and cfg.fid_every and (step % cfg.fid_every == 0 or step == cfg.train_num_steps):
-            _periodic_fid(cfg, ctx, ema.model, diffusion, cond, data, step)
+        last = step == cfg.train_num_steps
+        preview, fid = step % cfg.sample_every == 0 or last, cfg.fid_every and (step % cfg.fid_every == 0 or last)
+
+        def main_work() -> None:  # rank 0 alone; a long chain or a large fid_n keeps it for minutes
+            if preview:
+                ctx.log_image("samples", _preview(cfg, ema.model, diffusion, preview_noise, cond, dev), step,
+                              nrow=grid_columns(cond, preview_n), value_range=VALUE_RANGE)
+            if fid:
+                _periodic_fid(cfg, ctx, ema.model, diffusion, cond, data, step)
+        if preview or fid:
+            ctx.alone(main_work)
         if step % cfg.checkpoint_every == 0:
             ctx.save_checkpoint(snapshot())
     ctx.save_checkpoint(snapshot())

@@ -115,6 +115,11 @@ class TorchContext(Context):
         caller may reset its own): the recorder reads it off the training thread."""
         return value.detach().clone() if hasattr(value, "detach") else float(value)
 
+    def alone(self, work) -> None:
+        """Run `work()` on the recording process only (previews, periodic FID); data-parallel
+        ranks wait for it where no collective can time out."""
+        work()
+
     # -- checkpoints ----------------------------------------------------------------
     def save_checkpoint(self, state: dict, step: int | None = None) -> Path:
         """Write state (with RNG states and the step added) atomically as ckpt-<step>.pt;

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from .context import TorchContext
 from .recorder import NullRecorder
 
 STOP_AGREE_EVERY = 10
+ALONE_TIMEOUT = timedelta(hours=24)  # rank 0's previews and FID; a dead rank 0 ends the job sooner (torchrun)
 
 
 class DistributedContext(TorchContext):
@@ -33,6 +35,9 @@ class DistributedContext(TorchContext):
         self._stop_file = stop_file  # the worker's way to ask (e.g. it alone got SIGUSR1 from Slurm)
         self._agreed_stop = False
         self._first_step: int | None = None  # where this attempt's loop starts (steps() sets it)
+        # Ranks wait for rank 0's solo work on a gloo group of their own: the training group
+        # (NCCL: a 10-minute watchdog by default) never sees the wait. Every rank creates it.
+        self._waiting = dist.new_group(backend="gloo", timeout=ALONE_TIMEOUT)
         self._models: list[torch.nn.Module] = []
         self._monitor = None  # the worker samples CPU/RSS/GPUs of all ranks together
 
@@ -51,6 +56,13 @@ class DistributedContext(TorchContext):
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # one rank asked = all stop before this step
         self._agreed_stop = bool(flag.item())
         return self._agreed_stop
+
+    def alone(self, work) -> None:
+        try:
+            if self.is_main:
+                work()
+        finally:
+            wait_for_main(self._waiting)
 
     def steps(self, start: int, total: int):
         self._first_step = start
@@ -111,6 +123,11 @@ def mean_over_ranks(value, device: torch.device) -> torch.Tensor:
     t = torch.as_tensor(value, dtype=torch.float64, device=device).detach().reshape(1).clone()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t[0] / dist.get_world_size()  # a tensor: read when logged, off the training thread
+
+
+def wait_for_main(group) -> None:
+    """Every rank of `group` meets here; a barrier on a CPU (gloo) group is a host wait only."""
+    dist.barrier(group=group)
 
 
 def state_digest(tensors) -> str:
