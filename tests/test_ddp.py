@@ -152,7 +152,7 @@ def _mean_on_rank(rank: int, init: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
     try:
         got = mean_over_ranks(torch.tensor(float(rank + 1) * 3), torch.device("cpu"))  # ranks hold 3 and 6
-        Path(out, f"rank-{rank}").write_text(repr(got))
+        Path(out, f"rank-{rank}").write_text(repr(float(got)))
     finally:
         dist.destroy_process_group()
 

@@ -24,7 +24,7 @@ from ..runner.scheduler import maintain
 from ..store import ACTIVE, QUEUED, Store
 from ..display import group_label, safe_text, strict_json
 from .format import Column, fit_table, literal, number, run_dict, run_time, status_text, step_text
-from . import generate, scoring, search
+from . import demo, generate, scoring, search
 from .errors import UsageError
 from .run_options import executor_from_args as _executor
 
@@ -51,7 +51,7 @@ def dispatch(args, parser) -> int:
         app.run()
         return 0
     name = "cmd_" + args.command.replace("-", "_")
-    for module in (generate, scoring, search):  # sampling, scoring, search verbs: bad input is a usage error
+    for module in (generate, scoring, search, demo):  # verbs of their own modules: bad input is a usage error
         if hasattr(module, name):
             try:
                 return getattr(module, name)(_open(args), args)
@@ -125,21 +125,6 @@ def cmd_exec(store: Store, args) -> int:
     run_id = launch(store, "exec", {"command": command, "cwd": args.cwd or os.getcwd()},
                     name=args.name or Path(argv[0]).name, tags=args.tag, executor=executor, resources=resources)
     return _report_new(store, run_id, args)
-
-
-def cmd_demo(store: Store, args) -> int:
-    if args.if_empty and store.list_runs(limit=1):
-        return 0
-    ids = []
-    for kind in KINDS.values():
-        for values in kind.demo:
-            ids.append(launch(store, kind.name, dict(values), name=f"demo-{kind.name}-{len(ids) + 1}", tags=["demo"]))
-    if args.json:
-        print(strict_json(ids))
-    else:
-        out.print(f"started {len(ids)} demo runs ({', '.join(map(str, ids))}); runs beyond the free slots wait "
-                  "in the queue and start on their own. Watch them: tuigen")
-    return 0
 
 
 def cmd_kill(store: Store, args) -> int:

@@ -11,7 +11,7 @@ from .. import settings
 from ..errors import InputError, TuigenError
 from ..experiments import KINDS
 from ..store import STATUSES, RunNotFound, StudyNotFound
-from . import generate, scoring, search
+from . import demo, generate, scoring, search
 from .argtypes import bounded
 from .run_options import add_run_options as _add_run_options
 
@@ -119,15 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     scoring.add_parsers(sub)
     search.add_parsers(sub, _add_run_options)
 
-    demo = sub.add_parser("demo", help="start small real runs of every kind on built-in data")
-    demo.add_argument("--if-empty", action="store_true", help="only when the store has no runs yet")
-    demo.add_argument("--json", action="store_true")
+    demo.add_parser(sub)
     return p
 
 
 def _example_flags(kind) -> str:
-    demo = kind.demo[0] if kind.demo else {}
-    return " ".join(f"--{k} {schema.format_value(v)}" for k, v in demo.items() if k != "command") or ""
+    example = kind.demo[0] if kind.demo else {}
+    return " ".join(f"--{k} {schema.format_value(v)}" for k, v in example.items() if k != "command") or ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

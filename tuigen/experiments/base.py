@@ -70,7 +70,9 @@ class TorchRunContext(RunContext, Protocol):
 
     def shard(self, batch: Any) -> Any: ...
 
-    def mean(self, value: Any) -> float: ...
+    def mean(self, value: Any) -> Any: ...
+
+    def alone(self, work: Any) -> None: ...  # rank 0 runs work(); the other ranks wait for it
 
     def save_checkpoint(self, state: dict, step: int | None = None) -> Any: ...
 
@@ -133,7 +135,7 @@ class Runtime:
     device: str = knob("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N", check=device_rule,
                        group="runtime")
     precision: str = knob("auto", "mixed precision: auto (GPU: bf16 where supported, else fp16; CPU: fp32), "
-                          "fp32, bf16 (also on CPU), fp16 (GPU only)", choices=("auto", "fp32", "bf16", "fp16"),
+                          "fp32, bf16 (also on CPU; refused on a GPU without it), fp16 (loss-scaled; also on CPU, slowly)", choices=("auto", "fp32", "bf16", "fp16"),
                           group="runtime")
     nonfinite_steps: int = knob(0, "steps whose loss may be NaN or infinite before the run fails: each is skipped "
                                 "(no update, as AMP's loss scaler skips them); 0 fails at the first", ge=0, le=1000,

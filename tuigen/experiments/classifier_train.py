@@ -9,7 +9,7 @@ from ..data import load_dataset
 from ..models.classifier import SmallCNN, classification_loss, held_out_scores
 from ..models.pixels import to_float
 from ..trained.provenance import held_out_provenance
-from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
+from .common import (LossGuard, adamw, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
                      state_of, to_device)
 
 
@@ -28,7 +28,7 @@ def train(cfg, ctx) -> None:
     _, c, h, _ = train_set.images.shape
     model = SmallCNN(c, data.num_classes, h, cfg.width).to(dev)
     net = ctx.wrap_model(model)  # DDP on several processes; `model` stays the plain module
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adamw(model.parameters(), dev, lr=cfg.lr, weight_decay=cfg.weight_decay)
     dtype = amp_dtype(cfg.precision, dev)
     scaler = grad_scaler(dev, dtype)
     gen = batch_generator(cfg.seed)
@@ -53,7 +53,7 @@ def train(cfg, ctx) -> None:
     t0, seen = time.perf_counter(), 0
     for step in ctx.steps(ctx.step, cfg.train_num_steps):
         model.train()
-        idx = ctx.shard(torch.randint(len(x_tr), (min(cfg.batch_size, len(x_tr)),), generator=gen)).to(dev)
+        idx = drawn_to(ctx.shard(torch.randint(len(x_tr), (min(cfg.batch_size, len(x_tr)),), generator=gen)), dev)
         with autocast(dev, dtype):
             loss = classification_loss(net(to_float(x_tr[idx])), y_tr[idx], multi)
         opt.zero_grad(set_to_none=True)

@@ -5,19 +5,33 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..config import ConfigError
 
-def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for fp32. 'auto' is bf16 (or fp16) on GPU and fp32 on CPU;
-    an explicit bf16 also runs on CPU, where recent CPUs speed it up."""
-    if precision == "fp32" or (device.type != "cuda" and precision != "bf16"):
+
+def amp_dtype(precision: str, device: torch.device, bf16_supported: bool | None = None) -> torch.dtype | None:
+    """The autocast dtype, or None for fp32.
+
+    'auto' is bf16 on a GPU that has it, fp16 on one that does not, fp32 on the CPU. An explicit
+    bf16 or fp16 is kept on every device: the CPU autocasts both (fp16 with a CPU GradScaler:
+    slow, but the GPU's code path), and a GPU without bf16 is refused in one line rather than
+    failing inside autocast. `bf16_supported` defaults to asking the GPU."""
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
         return None
-    if device.type != "cuda":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
+    if device.type == "cuda" and precision != "fp16":
+        has_bf16 = gpu_has_bf16() if bf16_supported is None else bf16_supported
+        if precision == "bf16" and not has_bf16:
+            raise ConfigError("--precision bf16: this GPU has no bf16 support; use --precision fp16 "
+                              "(or auto, which picks fp16 here)")
+        precision = "bf16" if has_bf16 else "fp16"
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def gpu_has_bf16() -> bool:
+    """Native bf16 (Ampere and later), not the slow emulation torch also counts."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # an older torch without the argument
+        return torch.cuda.is_bf16_supported()
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -35,6 +49,20 @@ def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
     if device.type == "cuda":
         return t.pin_memory().to(device, non_blocking=True)
     return t
+
+
+def adamw(params, device: torch.device, **kw) -> torch.optim.AdamW:
+    """AdamW; on a GPU its fused kernel (a few launches for all parameters, not a loop of them)."""
+    return torch.optim.AdamW(params, fused=device.type == "cuda", **kw)
+
+
+def drawn_to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small tensor drawn on the CPU (batch indices, flips: their generator is saved with the
+    checkpoint) onto the device without a host sync: a copy from pageable memory waits for the
+    GPU's stream, one from pinned memory with non_blocking does not."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def batch_generator(seed: int) -> torch.Generator:

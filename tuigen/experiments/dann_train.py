@@ -29,7 +29,7 @@ from ..data.core import ImageDataset
 from ..models.dann import DANN, annealed_lr, grad_reverse, grl_lambda
 from ..models.pixels import to_float
 from ..trained.provenance import held_out_provenance
-from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
+from .common import (LossGuard, adamw, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
                      state_of, to_device)
 from .dann import ANNEAL_ALPHA, ANNEAL_BETA, SGD_MOMENTUM, class_mismatch_message
 
@@ -70,7 +70,7 @@ def schedules(cfg, step: int, total: int) -> tuple[float, float, float]:
 def make_optimizer(cfg, model: DANN) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=SGD_MOMENTUM, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return adamw(model.parameters(), next(model.parameters()).device, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def train(cfg, ctx) -> None:
@@ -135,9 +135,9 @@ def train(cfg, ctx) -> None:
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
-        idx = orders[0][i * b_lab:(i + 1) * b_lab].to(dev)
+        idx = drawn_to(orders[0][i * b_lab:(i + 1) * b_lab], dev)
         xs, ys = to_float(x_lab[idx]), y_lab[idx]
-        xt = to_float(x_unl[orders[1][i * b_unl:(i + 1) * b_unl].to(dev)]) if dann else None
+        xt = to_float(x_unl[drawn_to(orders[1][i * b_unl:(i + 1) * b_unl], dev)]) if dann else None
         with autocast(dev, dtype):
             loss, out = step_losses(model, xs, ys, xt, lam)
         opt.zero_grad(set_to_none=True)

@@ -45,6 +45,9 @@ class DDPMConfig(Runtime):
                           "logged as the metric fid, so FID over training is a curve", ge=0, group="outputs")
     fid_n: int = knob(256, "samples per periodic FID (below 2048 the numbers are flagged as not comparable)",
                       ge=2, le=50000, group="outputs")
+    fid_ref_n: int = knob(0, "real images the periodic FID compares with: every k-th of the dataset, this many "
+                          "(0 = all of it); part of the reference's identity, so the board ranks it apart",
+                          ge=0, le=1_000_000, group="outputs")
     fid_method: str = knob(DEFAULT_FID_METHOD, "the periodic FID's tr sqrt(S1 S2): eigh (symmetric eigendecompositions, "
                            "about 7x faster on a CPU) or pytorch-fid (scipy sqrtm); in the provenance, so the two "
                            "are ranked apart", choices=FID_METHODS, group="outputs")

@@ -13,7 +13,7 @@ from ..models.unet import UNet
 from ..trained.conditioning import Conditioning, grid_columns, preview_labels
 from ..trained.diffusion import Trained, make_diffusion, model_args
 from ..models.pixels import VALUE_RANGE, to_float
-from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
+from .common import (LossGuard, adamw, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
                      state_of, to_device)
 
 
@@ -21,7 +21,7 @@ def drop_labels(labels: torch.Tensor, p: float, model: UNet, gen: torch.Generato
     """Replace each label by the null label with probability p (classifier-free guidance training)."""
     if p <= 0:
         return labels
-    drop = (torch.rand(len(labels), generator=gen) < p).to(labels.device)
+    drop = drawn_to(torch.rand(len(labels), generator=gen) < p, labels.device)
     null = model.null_cond(len(labels), labels.device)
     shape = (-1,) + (1,) * (labels.dim() - 1)
     return torch.where(drop.view(shape), null, labels)
@@ -48,7 +48,7 @@ def train(cfg, ctx) -> None:
     net = ctx.wrap_model(model)  # DDP on several processes (rank 0's weights first, so before the EMA copy)
     ema = EMA(model, cfg.ema_decay, cfg.ema_every)
     diffusion = make_diffusion(cfg, dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adamw(model.parameters(), dev, lr=cfg.lr, weight_decay=cfg.weight_decay)
     dtype = amp_dtype(cfg.precision, dev)
     scaler = grad_scaler(dev, dtype)
     gen = batch_generator(cfg.seed)
@@ -85,10 +85,10 @@ def train(cfg, ctx) -> None:
         model.train()
         step_loss = torch.zeros((), device=dev)
         for _ in range(cfg.grad_steps):
-            idx = ctx.shard(torch.randint(n, (min(cfg.batch_size, n),), generator=gen)).to(dev)
+            idx = drawn_to(ctx.shard(torch.randint(n, (min(cfg.batch_size, n),), generator=gen)), dev)
             x0 = to_float(images[idx])
             if cfg.hflip:
-                flip = (torch.rand(len(idx), generator=gen) < 0.5).to(dev).view(-1, 1, 1, 1)
+                flip = drawn_to(torch.rand(len(idx), generator=gen) < 0.5, dev).view(-1, 1, 1, 1)
                 x0 = torch.where(flip, x0.flip(3), x0)
             y = drop_labels(labels[idx], cfg.p_uncond, model, gen) if conditional else None
             with autocast(dev, dtype):
@@ -112,11 +112,17 @@ def train(cfg, ctx) -> None:
                      "grad_norm": float(grad_norm), "images_per_s": window_images / max(elapsed, 1e-9)}, step)
             window_loss.zero_()
             window_steps, window_t, window_images = 0, time.perf_counter(), 0
-        if ctx.is_main and (step % cfg.sample_every == 0 or step == cfg.train_num_steps):
-            ctx.log_image("samples", _preview(cfg, ema.model, diffusion, preview_noise, cond, dev), step,
-                          nrow=grid_columns(cond, preview_n), value_range=VALUE_RANGE)
-        if ctx.is_main and cfg.fid_every and (step % cfg.fid_every == 0 or step == cfg.train_num_steps):
-            _periodic_fid(cfg, ctx, ema.model, diffusion, cond, data, step)
+        last = step == cfg.train_num_steps
+        preview, fid = step % cfg.sample_every == 0 or last, cfg.fid_every and (step % cfg.fid_every == 0 or last)
+
+        def main_work() -> None:  # rank 0 alone; a long chain or a large fid_n keeps it for minutes
+            if preview:
+                ctx.log_image("samples", _preview(cfg, ema.model, diffusion, preview_noise, cond, dev), step,
+                              nrow=grid_columns(cond, preview_n), value_range=VALUE_RANGE)
+            if fid:
+                _periodic_fid(cfg, ctx, ema.model, diffusion, cond, data, step)
+        if preview or fid:
+            ctx.alone(main_work)
         if step % cfg.checkpoint_every == 0:
             ctx.save_checkpoint(snapshot())
     ctx.save_checkpoint(snapshot())
@@ -127,7 +133,7 @@ def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: in
     scores with the same provenance `tuigen fid` gives the same settings."""
     from ..metrics import compare
     from ..trained.conditioning import balanced_labels
-    from ..trained.provenance import (SamplerSettings, fid_provenance, fid_scores, reference_identity,
+    from ..trained.provenance import (SamplerSettings, fid_provenance, fid_scores, reference_subset,
                                       sampler_provenance)
     from ..trained.sampling import sample
 
@@ -138,8 +144,8 @@ def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: in
     trained = Trained(model, diffusion, cond, step, "ema", tuple(data.images.shape[1:]))
     images = sample(trained, cfg.fid_n, batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
                     labels=balanced_labels(cond, cfg.fid_n), guidance=settings.guidance, seed=settings.seed)
-    reference = reference_identity(data)
-    result = compare(images, data.images, identity_b=reference, device=ctx.device, fid_method=cfg.fid_method)
+    real, reference = reference_subset(data, cfg.fid_ref_n)
+    result = compare(images, real, identity_b=reference, device=ctx.device, fid_method=cfg.fid_method)
     ctx.log({"fid": result.fid, "kid": result.kid_mean}, step)
     prov = fid_provenance(result, reference, sampler_provenance(trained, settings), "ema")
     for metric, value, std in fid_scores(result):

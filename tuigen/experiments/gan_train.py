@@ -30,7 +30,7 @@ from ..models.summary import format_summary, summarize
 from ..trained.conditioning import Conditioning, preview_labels
 from ..trained.gan import MIXING_SOURCES, build_discriminator, build_generator, model_args, run_d, run_g
 from ..models.pixels import VALUE_RANGE, to_float
-from .common import (LossGuard, amp_dtype, autocast, batch_generator, grad_scaler, report_skipped, restore_state,
+from .common import (LossGuard, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
                      state_of, to_device)
 
 WINDOW_KEYS = ("d_loss", "d_x", "d_g_z", "g_loss")
@@ -102,8 +102,10 @@ class GANTraining:
         self.ema = EMA(self.G, cfg.ema_decay, every=1) if self.stylish else None  # dcgan/cgan: none, as in the paper
         self.r1_on = self.stylish and cfg.r1_gamma > 0
         c = cfg.r1_every / (cfg.r1_every + 1) if self.r1_on else 1.0  # lazy regularisation (StyleGAN2 App. B)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr * c, betas=(cfg.beta1 ** c, cfg.beta2 ** c))
+        fused = dev.type == "cuda"  # one kernel for all parameters on a GPU
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr * c, betas=(cfg.beta1 ** c, cfg.beta2 ** c),
+                                      fused=fused)
         self.dtype = amp_dtype(cfg.precision, dev)
         self.scaler_g, self.scaler_d = grad_scaler(dev, self.dtype), grad_scaler(dev, self.dtype)
         self.gen = batch_generator(cfg.seed)
@@ -131,7 +133,7 @@ class GANTraining:
 
     def real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         bs = self.cfg.batch_size
-        idx = torch.randint(len(self.images), (bs,), generator=self.gen).to(self.dev)
+        idx = drawn_to(torch.randint(len(self.images), (bs,), generator=self.gen), self.dev)
         x = to_float(self.images[idx])
         if self.cfg.hflip:
             flip = (torch.rand(bs, generator=self.gen) < 0.5).to(self.dev).view(-1, 1, 1, 1)

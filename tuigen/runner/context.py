@@ -28,6 +28,7 @@ class Context(Recorder):
         self.cfg = cfg
         self.total: int | None = None
         self._stop_requested = stop or threading.Event()  # the worker's signal handlers set it
+        self.syncs = None  # a SyncCounter while host syncs are counted
 
     @property
     def is_main(self) -> bool:
@@ -58,10 +59,30 @@ class Context(Recorder):
         self.set_total(total)
         self.step = start
         for s in range(start + 1, total + 1):
+            syncs_before = self.syncs.count if self.syncs else 0
             if self._stop_now():
                 return
             self.step = s
             yield s
+            if self.syncs:  # the step's calls, from its stop check to its last line
+                self.syncs.per_step[s] = self.syncs.count - syncs_before
+
+    def count_syncs(self) -> None:
+        """Count host syncs per step from here on (TUIGEN_COUNT_SYNCS=1; runner/syncs.py); the
+        counts are logged when the run closes."""
+        from .syncs import SyncCounter
+
+        self.syncs = SyncCounter().start()
+
+    def close(self, retry_s: float | None = None) -> None:
+        if self.syncs:
+            self.syncs.stop()
+            summary = self.syncs.summary()
+            if summary:
+                self.log(summary, self.step)
+                self.event(f"host syncs per step: median {summary['host_syncs_per_step']:g}, "
+                           f"mean {summary['host_syncs_per_step_mean']:.2f} over {len(self.syncs.per_step)} steps")
+        super().close(retry_s)
 
     def set_total(self, total: int) -> None:
         self.total = total
@@ -88,10 +109,16 @@ class TorchContext(Context):
         """This process's share of a batch drawn identically on every process."""
         return batch
 
-    def mean(self, value) -> float:
+    def mean(self, value):
         """A number to log (e.g. the loss), averaged over the processes that train together.
-        Every process must call it at the same step."""
-        return float(value)
+        Every process must call it at the same step. A tensor stays a tensor (a copy, so the
+        caller may reset its own): the recorder reads it off the training thread."""
+        return value.detach().clone() if hasattr(value, "detach") else float(value)
+
+    def alone(self, work) -> None:
+        """Run `work()` on the recording process only (previews, periodic FID); data-parallel
+        ranks wait for it where no collective can time out."""
+        work()
 
     # -- checkpoints ----------------------------------------------------------------
     def save_checkpoint(self, state: dict, step: int | None = None) -> Path:

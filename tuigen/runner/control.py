@@ -40,6 +40,8 @@ def launch(store: Store, kind_name: str, values: dict, *, name: str = "", tags: 
         _require_sbatch()
     _check_parallel(kind, executor, resources or {})
     cfg = schema.build(kind.config, values, base=base)
+    if executor == "local":
+        _check_device(getattr(cfg, "device", "auto"), resources or {})
     dataset = getattr(cfg, "dataset", "")
     if dataset.startswith("folder:"):  # store the absolute path: the worker may run elsewhere
         dataset = "folder:" + str(Path(dataset[7:]).expanduser().resolve())
@@ -64,12 +66,33 @@ def _check_parallel(kind, executor: str, resources: dict) -> None:
         raise ControlError(f"{flag} {max(gpus, procs)}: kind '{kind.name}' trains on one process; "
                            f"data-parallel kinds are {data_parallel_kinds()}")
     if executor == "local" and resources.get("gpus"):
-        from .monitor import gpu_count
+        from .monitor import local_gpus
 
-        have = gpu_count()
+        have = len(local_gpus())
         if gpus > have:
             raise ControlError(f"--gpus {gpus}: this machine has {have} GPU(s); use --executor slurm for a "
                                f"bigger machine, or --processes N for data-parallel CPU processes")
+
+
+def _check_device(device: str, resources: dict) -> None:
+    """`--device cuda:N` names physical GPU N (NVML's numbering), which the local queue must be
+    able to give the run; refuse at launch what the worker could only fail at."""
+    if not device.startswith("cuda"):
+        return
+    from .monitor import local_gpus
+
+    gpus = local_gpus()
+    if not gpus:
+        raise ControlError(f"--device {device}: this machine has no GPU the queue may use; "
+                           "use --device cpu or auto")
+    if device == "cuda":
+        return
+    if (resources.get("gpus") or 1) > 1:
+        raise ControlError(f"--device {device} names one GPU, but --gpus asks for {resources['gpus']}; "
+                           "leave --device at auto to get any free ones")
+    if device not in gpus:
+        raise ControlError(f"--device {device}: not a GPU the queue may use here; expected one of "
+                           f"{', '.join(gpus)} (see TUIGEN_GPUS / CUDA_VISIBLE_DEVICES)")
 
 
 def _start(store: Store, run_id: int, executor: str) -> None:

@@ -287,15 +287,28 @@ def _train(store: Store, run, stop: threading.Event, stop_file: Path):
     if backend == "nccl":
         torch.cuda.set_device(local)
     device = torch.device("cuda", local) if backend == "nccl" else torch.device("cpu")
+    from ..trained.device import tune_for
+
+    tune_for(device)
     kind = get_kind(run.kind)
     cfg = config_schema.from_json(kind.config, run.config)
-    dist.init_process_group(backend)  # env:// rendezvous that torchrun set up
+    from datetime import timedelta
+
+    from ..settings import ddp_timeout_s
+
+    timeout = ddp_timeout_s()  # None: torch's default (NCCL 10 minutes, gloo 30)
+    # env:// rendezvous that torchrun set up
+    dist.init_process_group(backend, timeout=timedelta(seconds=timeout) if timeout else None)
     try:
         cls = DistributedContext if rank == 0 else FollowerContext
         attempt = int(os.environ.get("TUIGEN_RUN_ATTEMPT") or 0) or None  # the worker's: rank 0 writes for it
         ctx = cls(store, run.id, run.run_dir, cfg, device=device, stop=stop, stop_file=stop_file,
                   rank=rank, world_size=world, attempt=attempt)
         ctx.start()
+        from ..settings import count_syncs
+
+        if count_syncs():
+            ctx.count_syncs()
         try:
             kind.load()(cfg, ctx)
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from ..trained import checkpoint as ckpt
 from .context import TorchContext
 from .recorder import NullRecorder
 
+STOP_AGREE_EVERY = 10
+ALONE_TIMEOUT = timedelta(hours=24)  # rank 0's previews and FID; a dead rank 0 ends the job sooner (torchrun)
+
 
 class DistributedContext(TorchContext):
     """Rank 0: records for the run. The worker's own context samples the process tree."""
@@ -30,6 +34,10 @@ class DistributedContext(TorchContext):
         self.rank, self.world_size = rank, world_size
         self._stop_file = stop_file  # the worker's way to ask (e.g. it alone got SIGUSR1 from Slurm)
         self._agreed_stop = False
+        self._first_step: int | None = None  # where this attempt's loop starts (steps() sets it)
+        # Ranks wait for rank 0's solo work on a gloo group of their own: the training group
+        # (NCCL: a 10-minute watchdog by default) never sees the wait. Every rank creates it.
+        self._waiting = dist.new_group(backend="gloo", timeout=ALONE_TIMEOUT)
         self._models: list[torch.nn.Module] = []
         self._monitor = None  # the worker samples CPU/RSS/GPUs of all ranks together
 
@@ -39,11 +47,26 @@ class DistributedContext(TorchContext):
         return self._agreed_stop  # the agreed flag, so every rank takes the same branch
 
     def _stop_now(self) -> bool:
+        """Agreed every STOP_AGREE_EVERY steps (and before the first): the vote is a host sync,
+        which a GPU should not pay every step; a stop then waits at most that many steps."""
+        if self.step % STOP_AGREE_EVERY and self.step != self._first_step:
+            return False
         asked = self._stop_requested.is_set() or self._stop_file.exists()
         flag = torch.tensor([int(asked)], device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # one rank asked = all stop before this step
         self._agreed_stop = bool(flag.item())
         return self._agreed_stop
+
+    def alone(self, work) -> None:
+        try:
+            if self.is_main:
+                work()
+        finally:
+            wait_for_main(self._waiting)
+
+    def steps(self, start: int, total: int):
+        self._first_step = start
+        return super().steps(start, total)
 
     # -- data parallel ----------------------------------------------------------------
     def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -94,12 +117,17 @@ class FollowerContext(NullRecorder, DistributedContext):
         pass  # rank 0 drops the store's later metric points
 
 
-def mean_over_ranks(value, device: torch.device) -> float:
+def mean_over_ranks(value, device: torch.device) -> torch.Tensor:
     """The mean of `value` over all ranks (each rank's loss comes from its own shard: rank 0's
     alone would be a noisier, biased curve). A collective: every rank calls it at the same step."""
     t = torch.as_tensor(value, dtype=torch.float64, device=device).detach().reshape(1).clone()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return float(t.item()) / dist.get_world_size()
+    return t[0] / dist.get_world_size()  # a tensor: read when logged, off the training thread
+
+
+def wait_for_main(group) -> None:
+    """Every rank of `group` meets here; a barrier on a CPU (gloo) group is a host wait only."""
+    dist.barrier(group=group)
 
 
 def state_digest(tensors) -> str:

@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ..settings import GPUS_ENV
 from ..store import Store
 from .logs import log_path
 from .process import start_time
@@ -27,12 +28,20 @@ def worker_env(store: Store) -> dict[str, str]:
     return dict(os.environ, PYTHONUNBUFFERED="1", TUIGEN_DB=store.url)
 
 
+def device_env(device: str, gpus_allowed: list[str]) -> dict[str, str]:
+    """What the worker of a run given `device` sees: only its GPU(s), numbered as NVML numbers
+    them (PCI bus order, CUDA's default is fastest first), so inside the worker it is cuda:0.
+    A CPU run sees none. TUIGEN_GPUS keeps the user's restriction for the queue the worker
+    schedules when it exits."""
+    env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", GPUS_ENV: ",".join(gpus_allowed) or "-1"}
+    env["CUDA_VISIBLE_DEVICES"] = device[5:] if device.startswith("cuda:") else "-1"
+    return env
+
+
 def spawn_worker(store: Store, run_id: int, run_dir: str | Path, *, device: str = "cpu",
-                 threads: int | None = None) -> int:
+                 threads: int | None = None, gpus_allowed: list[str] = ()) -> int:
     run_dir = store.check_folder(store.get_run(run_id))  # never write a log into a folder not the run's
-    env = worker_env(store)
-    if device.startswith("cuda:"):
-        env["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]  # the worker sees only its GPU
+    env = {**worker_env(store), **device_env(device, list(gpus_allowed))}
     if threads:
         env["TUIGEN_THREADS"] = str(threads)
     with open(log_path(run_dir), "ab") as log:

@@ -66,7 +66,24 @@ def nvml() -> _Nvml:
 
 
 def gpu_count() -> int:
-    return nvml().count()
+    """The GPUs NVML sees (TUIGEN_FAKE_GPUS in tests)."""
+    from ..settings import fake_gpus
+
+    fake = fake_gpus()
+    return nvml().count() if fake is None else fake
+
+
+def local_gpus() -> list[str]:
+    """The devices the local queue may hand out, as "cuda:<physical index or UUID>": every GPU
+    NVML counts, narrowed by TUIGEN_GPUS or the user's CUDA_VISIBLE_DEVICES."""
+    from ..settings import gpu_mask
+
+    present = [str(i) for i in range(gpu_count())]
+    mask = gpu_mask()
+    if mask is None:
+        return [f"cuda:{i}" for i in present]
+    # indices must exist here; UUIDs (GPU-..., MIG-...) are the driver's to resolve
+    return [f"cuda:{t}" for t in mask if t in present or (present and not t.isdigit())]
 
 
 class ProcessMonitor:

@@ -8,24 +8,29 @@ import os
 from .. import settings
 from ..store import HOST, QUEUED, RunFolderError, Store
 from .launcher import spawn_worker
-from .monitor import gpu_count
+from .monitor import local_gpus
 from .reaper import reconcile
 
 
 def local_slots() -> tuple[int, list[str]]:
     """(how many runs may run at once here, the GPU devices to hand out).
 
-    A slot per GPU; without GPUs a CPU budget of one run per two cores, each run getting
-    its share of the cores as torch threads. TUIGEN_SLOTS overrides the count.
+    A slot per GPU the queue may use (see monitor.local_gpus); without GPUs a CPU budget of one
+    run per two cores, each run getting its share of the cores as torch threads. TUIGEN_SLOTS
+    overrides the count.
     """
-    n_gpu = gpu_count()
-    devices = [f"cuda:{i}" for i in range(n_gpu)]
+    devices = local_gpus()
     forced = settings.slots()
     if forced:
         return forced, devices
-    if n_gpu:
-        return n_gpu, devices
-    return max(1, (os.cpu_count() or 1) // 2), []
+    if devices:
+        return len(devices), devices
+    return cpu_slots(), []
+
+
+def cpu_slots() -> int:
+    """Runs on the CPU at once: one per two cores (on a GPU host, beside the GPU runs)."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 def threads_per_run(slots: int) -> int:
@@ -49,10 +54,13 @@ def maintain(store: Store) -> None:
 def _start_queued(store: Store) -> list[int]:
     slots, devices = local_slots()
     started = []
-    for run in store.claim_queued(HOST, slots, devices=devices):
+    for run in store.claim_queued(HOST, slots, devices=devices, cpu_slots=cpu_slots()):
         try:
-            spawn_worker(store, run.id, run.run_dir, device=run.device,
-                         threads=None if run.device.startswith("cuda") else threads_per_run(slots))
+            # a GPU run feeds its GPU from a share of the cores too: every core as torch threads
+            # in each of several GPU workers only makes them fight over the CPU
+            share = threads_per_run(slots if run.device.startswith("cuda") or not devices else cpu_slots())
+            spawn_worker(store, run.id, run.run_dir, device=run.device, threads=share,
+                         gpus_allowed=[d[5:] for d in devices])
             started.append(run.id)
         except (OSError, RunFolderError) as e:
             store.transition(run.id, "failed", when=["starting"], error=f"could not start the worker: {e}")

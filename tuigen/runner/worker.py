@@ -136,13 +136,25 @@ def _make_context(store: Store, run, cfg, uses_torch: bool, attempt: int):
     from .context import Context, TorchContext, threads_for_worker
 
     # the physical GPU(s) the scheduler gave it ("cuda:2" or "cuda:0,1"): NVML samples the first
-    gpu_hint = int(run.device[5:].split(",")[0]) if run.device.startswith("cuda:") else None
+    first = run.device[5:].split(",")[0] if run.device.startswith("cuda:") else ""
+    gpu_hint = int(first) if first.isdigit() else None  # a MIG/GPU UUID has no NVML index
     if not uses_torch:
         return Context(store, run.id, run.run_dir, cfg, gpu_hint=gpu_hint, stop=STOP, attempt=attempt)
     import torch  # in the worker only: the CLI and TUI never pay for it
 
+    from ..trained.device import pick_device, tune_for
+
     torch.set_num_threads(threads_for_worker())
-    ctx = TorchContext(store, run.id, run.run_dir, cfg, gpu_hint=gpu_hint, stop=STOP, attempt=attempt)
+    # The launcher made the GPU the queue gave it the only one visible: it is cuda:0 in here,
+    # whichever physical GPU (`--device cuda:N`) it is.
+    device = pick_device("cuda:0" if run.device.startswith("cuda:") else getattr(cfg, "device", "auto"))
+    tune_for(device)
+    ctx = TorchContext(store, run.id, run.run_dir, cfg, device=device, gpu_hint=gpu_hint, stop=STOP,
+                       attempt=attempt)
+    from ..settings import count_syncs
+
+    if count_syncs():
+        ctx.count_syncs()
     if not run.device.startswith("cuda:"):  # keep the scheduler's claim: it counts busy GPUs by it
         ctx.update_run(device=str(ctx.device))
     return ctx

@@ -69,6 +69,15 @@ def _slots_taken(run: m.Run, slots: int, gpus: bool) -> int:
     return min(slots, want) if isinstance(want, int) and want > 1 else 1
 
 
+def _device_asked(run: m.Run) -> str:
+    """The `device` a run's config names ("auto" when it names none): cuda:N is a physical GPU."""
+    try:
+        asked = json.loads(run.config or "{}").get("device")
+    except (ValueError, AttributeError):
+        asked = None
+    return asked if isinstance(asked, str) and asked else "auto"
+
+
 def _metric_insert_sql(conn) -> str:
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"  # sqlite3 | psycopg
     return f"INSERT INTO metrics (run_id, key, step, value, wall_time) VALUES ({', '.join([mark] * 5)})"
@@ -379,21 +388,25 @@ class Store:
         return None
 
     def claim_queued(self, host: str, slots: int, *, executor: str = "local",
-                     devices: Sequence[str] = ()) -> list[m.Run]:
+                     devices: Sequence[str] = (), cpu_slots: int | None = None) -> list[m.Run]:
         """Move the oldest queued runs into free slots on `host` (status -> starting).
 
         Counting and claiming happen in one serialised write transaction, so two tuigen
         processes scheduling at once never overfill the slots or start a run twice.
         `devices` (e.g. cuda:0, cuda:1) are handed out as each run's resources ask ("gpus",
         default 1: a run of 2 gets "cuda:0,1"); empty means CPU, where a run of N processes
-        takes N slots. Strictly oldest first: a run waiting for two GPUs is not overtaken.
+        takes N slots. A run whose config names a device gets that one: `cuda:N` waits for
+        physical GPU N; `cpu` takes no GPU, only one of `cpu_slots` (default: `slots`) CPU slots.
+        Strictly oldest first: a run waiting for two GPUs is not overtaken.
         """
         with self.write() as s:
             serialize(s.connection(), "schedule")
             live = list(s.scalars(select(m.Run).where(
                 m.Run.status.in_(m.LIVE), m.Run.executor == executor, m.Run.host == host)))
             user = current_user()
-            free = slots - sum(_slots_taken(r, slots, bool(devices)) for r in live)
+            on_gpu = [r for r in live if not (devices and r.device == "cpu")]
+            free = slots - sum(_slots_taken(r, slots, bool(devices)) for r in on_gpu)
+            free_cpu = (cpu_slots or slots) - (len(live) - len(on_gpu))
             busy_devices = {f"cuda:{i}" for r in live if r.device.startswith("cuda:")
                             for i in r.device[5:].split(",")}
             free_devices = [d for d in devices if d not in busy_devices]
@@ -410,17 +423,25 @@ class Store:
             for run in s.scalars(mine.order_by(m.Run.id)):
                 if run.sweep_id and limits.get(run.sweep_id) and sweep_live.get(run.sweep_id, 0) >= limits[run.sweep_id]:
                     continue
-                need = _slots_taken(run, slots, bool(devices))
-                if need > free or (devices and len(free_devices) < need):
-                    break
+                want = _device_asked(run)
+                if devices and want == "cpu":  # a CPU run on a GPU host: a CPU slot, no GPU
+                    if free_cpu < 1:
+                        break
+                    free_cpu -= 1
+                    mine = []
+                else:
+                    need = _slots_taken(run, slots, bool(devices))
+                    pool = [want] if want.startswith("cuda:") and devices else free_devices
+                    mine = [d for d in pool if d in free_devices][:need]
+                    if need > free or len(mine) < (need if devices else 0):
+                        break
+                    free -= need
+                    free_devices = [d for d in free_devices if d not in mine]
                 run.status, run.host, run.started_at = m.STARTING, host, time.time()
                 run.pid, run.proc_start, run.ended_at, run.error = None, None, None, None
-                if devices:
-                    mine, free_devices = free_devices[:need], free_devices[need:]
-                    run.device = "cuda:" + ",".join(d.split(":")[1] for d in mine)
-                else:
-                    run.device = "cpu"
-                free -= need
+                # no GPU here but one named: the worker says so in one line (launch refuses it first)
+                fallback = want if want.startswith("cuda:") else "cpu"
+                run.device = "cuda:" + ",".join(d[5:] for d in mine) if mine else fallback
                 if run.sweep_id:
                     sweep_live[run.sweep_id] = sweep_live.get(run.sweep_id, 0) + 1
                 claimed.append(run)

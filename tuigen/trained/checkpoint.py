@@ -60,4 +60,12 @@ def restore_rng(state: dict) -> None:
     v, internal, gauss_next = state["python"]
     random.setstate((v, tuple(internal), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        for index, cuda_state in enumerate(cuda_states_to_restore(state["cuda"], torch.cuda.device_count())):
+            torch.cuda.set_rng_state(cuda_state, index)
+
+
+def cuda_states_to_restore(saved: list, visible: int) -> list:
+    """The saved CUDA RNG states of the devices this process has: a run saved with 4 GPUs
+    visible and resumed with 1 restores the first (its own: the run trains on cuda:0), not an
+    IndexError; one saved with fewer leaves the extra devices' generators as they are."""
+    return list(saved[:visible])

@@ -41,6 +41,15 @@ def reference_identity(data) -> str:
     return f"dataset:{data.source}/size{size}/ch{c}/n{n}/data-v{DATA_VERSION}"
 
 
+def reference_subset(data, n: int):
+    """n of a dataset's images spread over all of it (every k-th, so every class is in it), and the
+    identity of that subset; the whole dataset when n is 0 or not smaller than it."""
+    if not n or n >= len(data.images):
+        return data.images, reference_identity(data)
+    k = len(data.images) // n
+    return data.images[::k][:n], f"{reference_identity(data)}/every{k}-first{n}"
+
+
 def fid_provenance(result, reference: str, sampler: dict, weights: str) -> dict:
     """What must match for two FIDs (or KIDs) to be ranked together (not the checkpoint step)."""
     p = result.provenance

@@ -15,6 +15,7 @@ from typing import Any
 from ..display import group_label
 from ..experiments import KINDS
 from ..reports.run_score import run_scores
+from ..runner.demo import DEMO_TAG, demo_status
 from ..runner.logs import log_path, read_from
 from ..store import ACTIVE, Store
 
@@ -47,6 +48,7 @@ class RunsSnapshot:
     rows: list[RunRow]
     gone: list[int]  # runs deleted since the last resync
     partial: bool = False  # only the newest runs: poll again at once
+    demo: str = ""  # what `tuigen demo` is doing ("demo: 4 of 8 done, about 1 min left"), or ""
     polled_at: float = field(default_factory=time.time)
 
 
@@ -63,6 +65,7 @@ class RunsPoller:
         self.active: set[int] = set()
         self.known: dict[int, str] = {}
         self.polls = 0
+        self.demo = False  # a demo run was seen: only then is the demo's status read
 
     def poll(self) -> RunsSnapshot:
         first = self.polls == 0
@@ -89,7 +92,9 @@ class RunsPoller:
             self.max_id = max(self.max_id, r.id)
             self.known[r.id] = r.status
             (self.active.add if r.status in ACTIVE else self.active.discard)(r.id)
-        return RunsSnapshot(rows, gone, partial=first)
+            self.demo |= DEMO_TAG in r.tags.split(",")
+        status = demo_status(self.store, time.time()) if self.demo and not first else None
+        return RunsSnapshot(rows, gone, partial=first, demo=status.text if status else "")
 
 
 def _row(run, summary: dict, score, studies: dict | None = None) -> RunRow:

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from rich.text import Text
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ..data import RunRow, RunsPoller, RunsSnapshot
 from ..delivery import deliver
@@ -50,6 +50,7 @@ class RunListScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter: name, kind, dataset, status or tag (Enter to keep, Esc to clear)", id="filter")
+        yield Static(id="demo")  # what `tuigen demo` is doing, while there is a demo
         table = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
@@ -80,6 +81,10 @@ class RunListScreen(Screen):
         if added:
             self._sort()
         self.sub_title = self._summary()
+        if not snap.partial:
+            demo = self.query_one("#demo", Static)
+            demo.update(snap.demo)
+            demo.set_class(bool(snap.demo), "visible")
         self.set_timer(0.01 if snap.partial else POLL_S if self.is_current else 2.0, self.poll)
 
     @property
