@@ -136,12 +136,10 @@ def median_ms(fn, repeat: int = 15) -> float:
 
 
 COLD = """
-import time, asyncio
-t0 = time.perf_counter()
-from tuigen.store import Store
+import sys, time, asyncio
 from tuigen.tui.app import TuigenApp
 async def main():
-    app = TuigenApp(Store({url!r}))
+    app = TuigenApp({url!r})  # as `tuigen` opens it: the app attaches the store itself
     first = None
     async with app.run_test(size=(140, 40)) as pilot:
         while True:
@@ -149,13 +147,27 @@ async def main():
             rows = scr.query_one("#runs").row_count if type(scr).__name__ == "RunListScreen" and scr.query("#runs") else 0
             if rows and first is None:
                 await pilot.pause(0)  # let it draw
-                first = time.perf_counter()
+                first = time.time()
             if rows >= {n}:
                 break
             await pilot.pause(0.005)
-        print(f"{{(first - t0) * 1000:.0f}} {{(time.perf_counter() - t0) * 1000:.0f}}")
+        print(f"{{first:.6f}} {{time.time():.6f}}")
 asyncio.run(main())
 """
+COLD_REPEAT = 5
+
+
+def cold_start_ms(url: str, n: int = 1000) -> tuple[float, float]:
+    """Median of COLD_REPEAT fresh processes: ms from spawning the interpreter to the first drawn
+    table, and to all `n` rows in it (process start and every import included)."""
+    firsts, alls = [], []
+    for _ in range(COLD_REPEAT):
+        t0 = time.time()
+        out = subprocess.run([sys.executable, "-c", COLD.format(url=url, n=n)], capture_output=True, text=True,
+                             cwd=ROOT, check=True).stdout.split()
+        firsts.append((float(out[0]) - t0) * 1000)
+        alls.append((float(out[1]) - t0) * 1000)
+    return statistics.median(firsts), statistics.median(alls)
 
 
 def ensure_store(url: str, runs: int, per_run: int) -> None:
@@ -193,7 +205,14 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=10_000)
     p.add_argument("--points", type=int, default=10_000_000, help="metric points in all (4 curves a run)")
     p.add_argument("--db", help="store URL; default: a SQLite file under /tmp named after the size")
+    p.add_argument("--cold", action="store_true", help="only the TUI's cold start (a 1,000-run store; seconds)")
     args = p.parse_args()
+    if args.cold:
+        small = cold_store_url(args.db or "sqlite:///")
+        ensure_store(small, 1000, 100)
+        print(f"store: 1,000 runs ({small}, {os.cpu_count()} CPUs)")
+        _print_cold(*cold_start_ms(small))
+        return
     per_run = args.points // args.runs
     if per_run < len(KEYS):
         p.error(f"--points must be at least {len(KEYS)} x --runs ({len(KEYS) * args.runs:,}), got {args.points:,}")
@@ -228,16 +247,18 @@ def main() -> None:
     ]
     small = cold_store_url(url)
     ensure_store(small, 1000, 100)
-    runs_cold = [subprocess.run([sys.executable, "-c", COLD.format(url=small, n=1000)],
-                                capture_output=True, text=True, cwd=ROOT).stdout.split() for _ in range(3)]
-    first_paint = sorted(int(r[0]) for r in runs_cold)[1]
-    all_rows = sorted(int(r[1]) for r in runs_cold)[1]
+    first_paint, all_rows = cold_start_ms(small)
     dialect = store.engine.dialect
     backend = f"{dialect.name} {'.'.join(map(str, dialect.server_version_info or ()))}".strip()
     print(f"store: {args.runs:,} runs, {total_points:,} metric points ({backend}, {os.cpu_count()} CPUs)")
     for name, ms, goal in results:
         print(f"  {name:<40} {ms:8.1f} ms" + (f"   (goal < {goal} ms)" if goal else ""))
-    print(f"  {'cold start to a drawn table, 1,000 runs':<40} {first_paint:8.0f} ms   (goal < 500 ms; process start included)")
+    _print_cold(first_paint, all_rows)
+
+
+def _print_cold(first_paint: float, all_rows: float) -> None:
+    print(f"  {'cold start to a drawn table, 1,000 runs':<40} {first_paint:8.0f} ms   "
+          f"(goal < 400 ms; process start included; median of {COLD_REPEAT})")
     print(f"  {'  ... until all 1,000 rows are in it':<40} {all_rows:8.0f} ms")
 
 

@@ -87,3 +87,16 @@ async def test_the_runs_screen_shows_the_demo_line(store):
 
 def _left(seconds: float) -> str:
     return "1 min" if 30 < seconds < 60 else "half a minute" if seconds <= 30 else f"{round(seconds / 60)} min"
+
+
+def test_a_reference_subset_is_spread_over_the_dataset_and_named_apart():
+    from tuigen.data import load_dataset
+    from tuigen.trained.provenance import reference_identity, reference_subset
+
+    data = load_dataset("digits", 8, 1)
+    images, identity = reference_subset(data, 64)
+    assert len(images) == 64 and (images == data.images[::28][:64]).all()
+    assert identity == reference_identity(data) + "/every28-first64"  # never mistaken for the whole set
+    assert sorted(set(data.labels[::28][:64])) == list(range(10))  # every class is in it
+    whole, same = reference_subset(data, 0)
+    assert whole is data.images and same == reference_identity(data)

@@ -102,3 +102,46 @@ def test_ls_in_a_narrow_pipe_shortens_but_keeps_id_and_status(store):
     assert all(len(line.rstrip()) <= 44 for line in lines), lines
     assert lines[0].split() == ["id", "name", "status", "score"]
     assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"] and all("completed" in x for x in lines[1:])
+
+
+def _scored_store(store):
+    """Runs with summaries, stored and logged scores, and a study's trial."""
+    study = store.create_study("s", "ddpm", "fid", "minimize", {}, "").id
+    for i in range(5):
+        run = store.create_run("ddpm" if i % 2 else "classifier", {}, name=f"r{i}", dataset="digits",
+                               status="completed", study_id=study if i == 3 else None, trial_number=0 if i == 3 else None)
+        store.log_metrics(run.id, [("loss", 10, 0.5 / (i + 1), 0.0), ("val_acc", 10, 0.1 * i, 0.0)])
+        if i % 2:
+            store.add_score(run.id, "fid", 30.0 + i, PROV, step=10)
+    return store
+
+
+def test_the_first_frame_reads_what_the_store_reads(store):
+    from tuigen.store.first_paint import open_first_paint
+    from tuigen.tui.data import FIRST_PAINT, _rows
+
+    _scored_store(store)
+    reader = open_first_paint(store.url)
+    light = _rows(reader, reader.run_rows(limit=FIRST_PAINT))
+    full = _rows(store, store.run_rows(limit=FIRST_PAINT, newest_first=True))
+    assert light == full and len(full) == 5
+    assert {r.score_label for r in full} == {"FID", "accuracy"} and any(r.group for r in full)
+    assert open_first_paint("postgresql://u@h/db") is None and open_first_paint(store.url + "-missing") is None
+
+
+def test_the_first_frame_needs_no_sqlalchemy(store):
+    _scored_store(store)
+    code = f"""
+import sys
+from tuigen.tui.app import TuigenApp
+from tuigen.tui.data import RunsPoller
+app = TuigenApp({store.url!r})
+def never():
+    raise AssertionError("the first poll opened the store")
+snap = RunsPoller(never, app.first_paint).poll()
+assert len(snap.rows) == 5 and snap.partial, snap
+assert "sqlalchemy" not in sys.modules, "the first frame imported SQLAlchemy"
+print("ok")
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.stdout.strip() == "ok", res.stderr

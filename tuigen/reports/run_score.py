@@ -7,10 +7,12 @@ the periodic FID); without any, the newest value of a score logged as a metric d
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 from ..experiments import KINDS, scores
-from ..store import Store
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 
 class RunScore(NamedTuple):

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..store import ACTIVE, COMPLETED, Store
+from ..store import ACTIVE, COMPLETED
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 DEMO_TAG = "demo"
 SMALL_FID_TAG = "fid-n32"  # FID of 32 samples against 64 digits: for comparing these runs only

@@ -11,15 +11,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants 64-bit ids for metrics.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-# Run states. Each transition is written by the process that owns it (see runner/).
-QUEUED, STARTING, RUNNING = "queued", "starting", "running"
-COMPLETED, FAILED, KILLED, CRASHED, UNKNOWN = "completed", "failed", "killed", "crashed", "unknown"
-PRUNED = "pruned"  # a study's trial stopped early by its pruner (stopped like killed; the reason in `error`)
-ACTIVE = (QUEUED, STARTING, RUNNING)
-LIVE = (STARTING, RUNNING)
-FINISHED = (COMPLETED, FAILED, KILLED, CRASHED, PRUNED)
-RESUMABLE = (KILLED, CRASHED, FAILED, UNKNOWN)
-STATUSES = ACTIVE + FINISHED + (UNKNOWN,)
+from .statuses import (ACTIVE, COMPLETED, CRASHED, FAILED, FINISHED, KILLED, LIVE, PRUNED, QUEUED,  # noqa: F401
+                       RESUMABLE, RUNNING, STARTING, STATUSES, UNKNOWN)
 
 
 class Base(DeclarativeBase):

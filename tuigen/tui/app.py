@@ -2,13 +2,15 @@
 in the palette (ctrl+p), help on `?`."""
 from __future__ import annotations
 
-from typing import Iterable
+import threading
+from typing import TYPE_CHECKING, Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from ..store import Store
+if TYPE_CHECKING:
+    from ..store import Store
 
 MAINTAIN_S = 5.0
 
@@ -24,10 +26,33 @@ class TuigenApp(App):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store | str):
+        """`store`: an open Store, or its URL, opened in a worker thread once the first frame is
+        drawn (a SQLite store's first frame is read with plain sqlite3: store/first_paint.py)."""
         super().__init__()
-        self.store = store
-        self.sub_title = _store_label(store.url)
+        self._store = None if isinstance(store, str) else store
+        self.url = store if isinstance(store, str) else store.url
+        self._opening = threading.Lock()
+        self.sub_title = _store_label(self.url)
+
+    @property
+    def store(self) -> Store:
+        """The store, opened on first use (from a worker thread, as every store read is)."""
+        if self._store is None:
+            with self._opening:
+                if self._store is None:
+                    from ..store import Store
+
+                    self._store = Store(self.url)
+        return self._store
+
+    def first_paint(self):
+        """A light reader for the first frame while the store is not open yet, else None."""
+        if self._store is not None:
+            return None
+        from ..store.first_paint import open_first_paint
+
+        return open_first_paint(self.url)
 
     def on_mount(self) -> None:
         from .screens.run_list import RunListScreen
@@ -110,10 +135,10 @@ def _store_label(url: str) -> str:
     """The database as a person names it: runs.db (relative when under the working folder)."""
     import os
 
-    from sqlalchemy.engine import make_url
+    if url.startswith("sqlite:///"):  # no SQLAlchemy needed to name a file (the first frame shows it)
+        path = url[len("sqlite:///"):].split("?", 1)[0]
+        rel = os.path.relpath(path)
+        return rel if not rel.startswith("..") else path
+    from ..store.engine import display_url
 
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite" and u.database:
-        rel = os.path.relpath(u.database)
-        return rel if not rel.startswith("..") else u.database
-    return u.render_as_string(hide_password=True)
+    return display_url(url)

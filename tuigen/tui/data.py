@@ -10,14 +10,17 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..display import group_label
 from ..experiments import KINDS
 from ..reports.run_score import run_scores
 from ..runner.demo import DEMO_TAG, demo_status
 from ..runner.logs import log_path, read_from
-from ..store import ACTIVE, Store
+from ..store import ACTIVE
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 FULL_SYNC_EVERY = 10
 FIRST_PAINT = 100  # rows read before the table is first drawn
@@ -59,13 +62,21 @@ class RunsPoller:
     scans only (id, status) of all runs, to notice deletes and resumes made elsewhere, and
     refetches just the runs whose status changed."""
 
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, store: Store | Callable[[], Store], first_paint: Callable[[], Any] | None = None):
+        """`store` may be a callable that opens it, called at the first poll that needs it;
+        `first_paint` may give a lighter reader of the same store (store/first_paint.py) for
+        the first poll, so the first frame does not wait for the store to open."""
+        self._store = store
+        self._first_paint = first_paint
         self.max_id = 0
         self.active: set[int] = set()
         self.known: dict[int, str] = {}
         self.polls = 0
         self.demo = False  # a demo run was seen: only then is the demo's status read
+
+    @property
+    def store(self) -> Store:
+        return self._store() if callable(self._store) else self._store
 
     def poll(self) -> RunsSnapshot:
         first = self.polls == 0
@@ -73,18 +84,16 @@ class RunsPoller:
         self.polls += 1
         gone: list[int] = []
         if first:  # paint the newest screenful at once; the resync that follows brings the rest
-            runs = self.store.run_rows(limit=FIRST_PAINT, newest_first=True)
-        elif resync:
-            statuses = self.store.run_statuses()
-            gone = [i for i in self.known if i not in statuses]
-            changed = {i for i, st in statuses.items() if self.known.get(i) != st} | self.active
-            runs = self.store.run_rows(ids=sorted(i for i in changed if i in statuses)) if changed else []
+            runs, rows = self._first_rows()
         else:
-            runs = self.store.run_rows(after_id=self.max_id, ids=sorted(self.active))
-        ids = [r.id for r in runs]
-        summaries, scores = self.store.summary_rows(ids), run_scores(self.store, ids)
-        studies = self.store.studies_of([r.id for r in runs if r.study_id]) if any(r.study_id for r in runs) else {}
-        rows = [_row(r, summaries.get(r.id, {}), scores.get(r.id), studies) for r in runs]
+            if resync:
+                statuses = self.store.run_statuses()
+                gone = [i for i in self.known if i not in statuses]
+                changed = {i for i, st in statuses.items() if self.known.get(i) != st} | self.active
+                runs = self.store.run_rows(ids=sorted(i for i in changed if i in statuses)) if changed else []
+            else:
+                runs = self.store.run_rows(after_id=self.max_id, ids=sorted(self.active))
+            rows = _rows(self.store, runs)
         for i in gone:
             self.known.pop(i, None)
             self.active.discard(i)
@@ -95,6 +104,27 @@ class RunsPoller:
             self.demo |= DEMO_TAG in r.tags.split(",")
         status = demo_status(self.store, time.time()) if self.demo and not first else None
         return RunsSnapshot(rows, gone, partial=first, demo=status.text if status else "")
+
+    def _first_rows(self) -> tuple[list, list[RunRow]]:
+        reader = self._first_paint() if self._first_paint else None
+        if reader is not None:
+            try:
+                runs = reader.run_rows(limit=FIRST_PAINT, newest_first=True)
+                return runs, _rows(reader, runs)
+            except Exception:  # noqa: BLE001 - any surprise: the full store reads it instead
+                pass
+            finally:
+                reader.close()
+        runs = self.store.run_rows(limit=FIRST_PAINT, newest_first=True)
+        return runs, _rows(self.store, runs)
+
+
+def _rows(store, runs) -> list[RunRow]:
+    """The table's rows of these runs, from the Store or the first paint's reader."""
+    ids = [r.id for r in runs]
+    summaries, scores = store.summary_rows(ids), run_scores(store, ids)
+    studies = store.studies_of([r.id for r in runs if r.study_id]) if any(r.study_id for r in runs) else {}
+    return [_row(r, summaries.get(r.id, {}), scores.get(r.id), studies) for r in runs]
 
 
 def _row(run, summary: dict, score, studies: dict | None = None) -> RunRow:

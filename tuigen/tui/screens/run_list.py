@@ -58,7 +58,7 @@ class RunListScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.poller = RunsPoller(self.app.store)
+        self.poller = RunsPoller(lambda: self.app.store, self.app.first_paint)  # the store opens off the UI thread
         self.poll()
 
     # -- polling: one at a time, the next scheduled when this one is applied ------------
@@ -85,7 +85,10 @@ class RunListScreen(Screen):
             demo = self.query_one("#demo", Static)
             demo.update(snap.demo)
             demo.set_class(bool(snap.demo), "visible")
-        self.set_timer(0.01 if snap.partial else POLL_S if self.is_current else 2.0, self.poll)
+        if snap.partial:  # the rest once this frame is on screen (it opens the store: a second of imports)
+            self.call_after_refresh(self.poll)
+        else:
+            self.set_timer(POLL_S if self.is_current else 2.0, self.poll)
 
     @property
     def table(self) -> DataTable:
