@@ -192,3 +192,14 @@ def test_the_gpu_smoke_check_runs_on_the_cpu_at_tiny_sizes():
     assert all(line.split()[0] in ("PASS", "SKIP") for line in lines[:-1])
     ddpm = next(r for r in summary["stages"] if r["stage"] == "ddpm")
     assert ddpm["syncs_per_step"] == 0 and ddpm["images_per_s"] > 0
+
+
+# -- item 5: NVML rows for the GPUs a run was given -----------------------------------------
+def test_a_run_is_sampled_on_every_gpu_it_was_given():
+    from tuigen.runner.monitor import ProcessMonitor, gpu_indices
+
+    assert gpu_indices("cuda:0,1", "0,1") == [0, 1]  # a data-parallel run: both GPUs, not the first
+    assert gpu_indices("", "2,3") == [2, 3]  # a Slurm job: its CUDA_VISIBLE_DEVICES
+    assert gpu_indices("cuda:MIG-4f1c", "MIG-4f1c") == []  # a MIG slice has no NVML index
+    assert gpu_indices("cpu", "-1") == []
+    assert ProcessMonitor(1, None, [0, 1]).gpu_hint == [0, 1]
