@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench bench-peers clean
+.PHONY: run test install bench bench-peers gpu-check clean
 
 run: $(STAMP)
 	$(BIN)/tuigen demo --if-empty
@@ -20,6 +20,10 @@ services:
 	bash scripts/services/system-deps.sh
 
 install: $(STAMP)
+
+# The prepared GPU smoke check (bench/gpu_check.py): PASS|FAIL lines and a JSON summary, < 8 min on one GPU.
+gpu-check: $(STAMP)
+	$(BIN)/python bench/gpu_check.py --device cuda
 
 # Benchmarks print their figures; peers they compare against are installed here, not in the app.
 bench: $(STAMP)

@@ -172,3 +172,34 @@ def test_ranks_wait_for_rank_0s_solo_work_outside_the_training_collective(tmp_pa
 
     mp.spawn(_rank_alone, args=(f"file://{tmp_path / 'rendezvous'}", str(tmp_path), True), nprocs=2, join=True)
     assert [(tmp_path / f"rank-{r}-True").read_text() for r in range(2)] == ["2.0", "2.0"]
+
+
+# -- the prepared GPU smoke check, at tiny sizes on the CPU -----------------------------------
+def test_the_gpu_smoke_check_runs_on_the_cpu_at_tiny_sizes():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--device", "cpu", "--tiny"],
+                          capture_output=True, text=True, timeout=300)
+    lines = done.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert done.returncode == 0 and summary["failed"] == [], done.stdout[-3000:] + done.stderr[-3000:]
+    status = {r["stage"]: r["status"] for r in summary["stages"]}
+    assert {s for s, v in status.items() if v == "PASS"} >= {"environment", "ddpm", "checkpoint_on_cpu",
+                                                             "device_masking"}
+    assert all(line.split()[0] in ("PASS", "SKIP") for line in lines[:-1])
+    ddpm = next(r for r in summary["stages"] if r["stage"] == "ddpm")
+    assert ddpm["syncs_per_step"] == 0 and ddpm["images_per_s"] > 0
+
+
+# -- item 5: NVML rows for the GPUs a run was given -----------------------------------------
+def test_a_run_is_sampled_on_every_gpu_it_was_given():
+    from tuigen.runner.monitor import ProcessMonitor, gpu_indices
+
+    assert gpu_indices("cuda:0,1", "0,1") == [0, 1]  # a data-parallel run: both GPUs, not the first
+    assert gpu_indices("", "2,3") == [2, 3]  # a Slurm job: its CUDA_VISIBLE_DEVICES
+    assert gpu_indices("cuda:MIG-4f1c", "MIG-4f1c") == []  # a MIG slice has no NVML index
+    assert gpu_indices("cpu", "-1") == []
+    assert ProcessMonitor(1, None, [0, 1]).gpu_hint == [0, 1]

@@ -23,7 +23,7 @@ class Context(Recorder):
     rank, world_size = 0, 1  # one process; runner/ddp.py's contexts train data-parallel
 
     def __init__(self, store: Store, run_id: int, run_dir: str | Path, cfg: Any, *,
-                 gpu_hint: int | None = None, stop: threading.Event | None = None, attempt: int | None = None):
+                 gpu_hint: int | list[int] | None = None, stop: threading.Event | None = None, attempt: int | None = None):
         super().__init__(store, run_id, run_dir, gpu_hint=gpu_hint, attempt=attempt)
         self.cfg = cfg
         self.total: int | None = None
@@ -93,7 +93,7 @@ class TorchContext(Context):
     """A Context with the run's torch device and atomic, resumable checkpoints."""
 
     def __init__(self, store: Store, run_id: int, run_dir: str | Path, cfg: Any, *,
-                 device: Any = None, gpu_hint: int | None = None, stop: threading.Event | None = None,
+                 device: Any = None, gpu_hint: int | list[int] | None = None, stop: threading.Event | None = None,
                  attempt: int | None = None):
         super().__init__(store, run_id, run_dir, cfg, gpu_hint=gpu_hint, stop=stop, attempt=attempt)
         self.device = device or pick_device(getattr(cfg, "device", "auto"))

@@ -86,11 +86,21 @@ def local_gpus() -> list[str]:
     return [f"cuda:{t}" for t in mask if t in present or (present and not t.isdigit())]
 
 
-class ProcessMonitor:
-    """Samples one run's process tree and the GPUs that tree uses."""
+def gpu_indices(device: str, visible: str | None) -> list[int]:
+    """The NVML indices of the GPUs a worker was given: the queue's "cuda:0,1", else the
+    CUDA_VISIBLE_DEVICES a Slurm job gets. A UUID (a MIG slice) has no NVML index: left out."""
+    spec = device[5:] if device.startswith("cuda:") else (visible or "")
+    return [int(t) for t in spec.split(",") if t.strip().isdigit()]
 
-    def __init__(self, pid: int, run_id: int | None, gpu_hint: int | None = None):
-        self.pid, self.run_id, self.gpu_hint = pid, run_id, gpu_hint
+
+class ProcessMonitor:
+    """Samples one run's process tree and the GPUs that tree uses: those NVML lists its
+    processes on, or, where none match (in a container NVML reports the host's process ids),
+    every GPU the run was given."""
+
+    def __init__(self, pid: int, run_id: int | None, gpu_hint: int | list[int] | None = None):
+        self.pid, self.run_id = pid, run_id
+        self.gpu_hint = [gpu_hint] if isinstance(gpu_hint, int) else list(gpu_hint or [])
         self._procs: dict[int, psutil.Process] = {}
 
     def sample(self) -> list[dict]:
@@ -110,8 +120,8 @@ class ProcessMonitor:
         if nv.ok:
             pids = {p.pid for p in procs}
             used = [i for i in range(nv.count()) if nv.pids_on(i) & pids]
-            if not used and self.gpu_hint is not None:
-                used = [self.gpu_hint]
+            if not used:
+                used = [i for i in self.gpu_hint if i < nv.count()]
             for i in used:
                 rows.append({"run_id": self.run_id, "time": now, **nv.sample(i)})
         return rows

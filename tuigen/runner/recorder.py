@@ -40,7 +40,7 @@ MAX_STEP = MAX_INT
 
 
 class Recorder:
-    def __init__(self, store: Store, run_id: int, run_dir: str | Path, *, gpu_hint: int | None = None,
+    def __init__(self, store: Store, run_id: int, run_dir: str | Path, *, gpu_hint: int | list[int] | None = None,
                  attempt: int | None = None):
         self.store, self.run_id, self.run_dir = store, run_id, Path(run_dir)
         self.attempt = attempt

@@ -135,9 +135,10 @@ def retrying(write):
 def _make_context(store: Store, run, cfg, uses_torch: bool, attempt: int):
     from .context import Context, TorchContext, threads_for_worker
 
-    # the physical GPU(s) the scheduler gave it ("cuda:2" or "cuda:0,1"): NVML samples the first
-    first = run.device[5:].split(",")[0] if run.device.startswith("cuda:") else ""
-    gpu_hint = int(first) if first.isdigit() else None  # a MIG/GPU UUID has no NVML index
+    from .monitor import gpu_indices
+
+    # the physical GPU(s) the scheduler (or Slurm) gave it: NVML's rows for the run are of these
+    gpu_hint = gpu_indices(run.device, os.environ.get("CUDA_VISIBLE_DEVICES"))
     if not uses_torch:
         return Context(store, run.id, run.run_dir, cfg, gpu_hint=gpu_hint, stop=STOP, attempt=attempt)
     import torch  # in the worker only: the CLI and TUI never pay for it
