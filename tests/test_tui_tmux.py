@@ -69,13 +69,23 @@ def blended_cells(tui: TmuxTUI, box) -> int:
     return sum(1 for row in rows for c in row[left:left + w] if not {c.fg, c.bg} <= {RED, BLUE})
 
 
-def artifacts_pane(screen: str) -> tuple[int, int]:
+def artifacts_pane(screen: str) -> tuple[int, int] | None:
     """(first row, rows) of the Artifacts tab's picture pane: below the 3-row image bar (its
-    label reads 'step N  (i/n; ...'), above the checkpoints line."""
+    label reads 'step N  (i/n; ...'), above the checkpoints line. None while not drawn."""
     lines = screen.splitlines()
-    bar = next(i for i, line in enumerate(lines) if re.search(r"step \d+\s+\(\d+/\d+;", line))
-    ckpt = next(i for i, line in enumerate(lines) if line.startswith("checkpoints:"))
-    return bar + 3, ckpt - bar - 3
+    bar = next((i for i, line in enumerate(lines) if re.search(r"step \d+\s+\(\d+/\d+;", line)), None)
+    ckpt = next((i for i, line in enumerate(lines) if line.startswith("checkpoints:")), None)
+    return (bar + 3, ckpt - bar - 3) if bar is not None and ckpt is not None else None
+
+
+def fitted_picture(tui: TmuxTUI, width: int):
+    """The picture's box once it fills the Artifacts pane of a `width`-column screen, or None."""
+    screen = tui.text()
+    pane = artifacts_pane(screen)
+    if pane is None or max(map(len, screen.splitlines())) > width:
+        return None  # mid-redraw (tmux reflows the old frame on a resize)
+    box = picture_box(tui, pane[0])
+    return box if box and box[3] == pane[1] and box[2] == 2 * pane[1] else None
 
 
 def wait_picture(tui: TmuxTUI, what: str, predicate, top: int = 0):
@@ -103,20 +113,19 @@ def test_a_42px_grid_fills_its_pane_in_half_blocks_and_z_draws_it_1_to_1(tmp_pat
         tui.keys("Enter")
         tui.wait_text(r"Artifacts")
         tui.keys("6")
-        screen = tui.wait_text(r"\(3/3;")  # follows to the newest of the run's three grids
-        top, rows = artifacts_pane(screen)
-        box = wait_picture(tui, "filled its pane", lambda b: b[3] >= 0.6 * rows or b[2] >= 0.6 * 120, top)
-        assert box[3] == rows, f"fitted picture {box} should use the pane's {rows} rows"
-        assert box[2] == 2 * box[3], "aspect kept: a square image is twice as many columns as rows"
+        tui.wait_text(r"\(3/3;")  # follows to the newest of the run's three grids
+        # fitted: all the pane's rows, twice as many columns (a square image in half-blocks)
+        box = tui.wait_for(lambda s: fitted_picture(tui, 120), "the picture filling its pane")
+        top, rows = artifacts_pane(tui.text())
+        assert box[3] >= 0.6 * rows and rows >= 20, f"picture {box} in a pane of {rows} rows"
         assert blended_cells(tui, box) == 0, "enlarged nearest-neighbour: no blended cells"
         tui.keys("z")  # 1:1: one image pixel per half-block dot
         wait_picture(tui, "drawn 1:1", lambda b: (b[2], b[3]) == (42, 21), top)
         tui.keys("z")
         wait_picture(tui, "fitted again", lambda b: b == box, top)
         tui.resize(80, 24)  # redrawn to the new, smaller pane
-        top, rows = artifacts_pane(tui.wait_for(lambda s: s if len(s.splitlines()[0]) <= 80 and "checkpoints:" in s
-                                                else None, "the 80x24 layout"))
-        wait_picture(tui, "refitted after resize", lambda b: b[3] == rows and b[2] == 2 * rows, top)
+        small = tui.wait_for(lambda s: fitted_picture(tui, 80), "the picture refitted at 80x24")
+        assert small[3] < box[3]
         quit_app(tui)
     finally:
         tui.close()
@@ -135,8 +144,7 @@ def test_every_screen_by_its_key(tmp_path, runs, size):
                                  ("1", r"loss", "step=30"), ("6", r"\(3/3;", None)):
             tui.keys(key)  # each tab by its number, its own content on screen
             tui.wait_for(lambda s: re.search(shows, s) and not (gone and gone in s), f"tab {key}: {shows}")
-        top, rows = artifacts_pane(tui.text())
-        wait_picture(tui, "filled its pane", lambda b: b[3] >= 0.6 * rows or b[2] >= 0.6 * width, top)
+        tui.wait_for(lambda s: fitted_picture(tui, width), "the picture filling its pane")
         runs_list = r"tuigen — 3 runs"  # the runs screen's title
         tui.keys("Escape")
         tui.wait_text(runs_list)
@@ -149,9 +157,9 @@ def test_every_screen_by_its_key(tmp_path, runs, size):
         tui.keys("Escape")
         tui.wait_text(runs_list)
         tui.keys("Down", "Space", "Down", "Space", "v")  # lr-b and lr-a: only lr differs
-        screen = tui.wait_text(r"sample grids at step 30")
-        assert re.search(r"lr\s+0\.001\s+0\.002", screen), f"the diff's lr row is not visible:\n{screen}"
-        assert "loss" in screen, f"no curve on screen:\n{screen}"
+        # all at once: the diff's lr row, a curve's title, the grids
+        screen = tui.wait_for(lambda s: re.search(r"lr\s+0\.001\s+0\.002", s) and "loss" in s
+                              and "sample grids at step 30" in s and s, "the lr diff, curves and grids")
         grids_top = next(i for i, line in enumerate(screen.splitlines()) if "sample grids at step 30" in line)
         wait_picture(tui, "shown for both runs", lambda b: b[2] > width // 2, grids_top)  # two side by side
         tui.keys("Tab")  # moves focus, opens nothing
