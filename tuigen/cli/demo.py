@@ -9,7 +9,7 @@ import time
 from rich.console import Console
 
 from ..display import strict_json
-from ..runner.demo import PLAN, launch_demo, plan
+from ..runner.demo import FIGURES, PLAN, launch_demo, plan
 from ..runner.reaper import reconcile
 from ..store import ACTIVE, COMPLETED, Store
 
@@ -47,8 +47,9 @@ def cmd_demo(store: Store, args) -> int:
     if args.json:
         print(strict_json(ids))
     else:
+        minutes = round(sum(r.expected_s for r in (*plan(), FIGURES)) / 60)
         out.print(f"started {len(ids)} demo runs ({ids[0]}-{ids[-1]}); they take turns in the queue, about "
-                  f"{round(sum(r.expected_s for r in plan()) / 60 + 1)} minutes on 2 CPU cores. Watch them: tuigen")
+                  f"{minutes} minutes on 2 idle CPU cores (longer on a busy machine). Watch them: tuigen")
     return 0
 
 
