@@ -41,12 +41,14 @@ def test_the_plan_leaves_every_screen_something_real():
     assert sum(r.expected_s for r in (*PLAN, FIGURES)) <= 200
 
 
-def _demo_runs(store, statuses, now):
+def _demo_runs(store, statuses, now, pace=1.0):
     runs = []
     for r, status in zip((*PLAN, FIGURES), statuses):
         run = store.create_run(r.kind, {}, name=r.name, tags=[DEMO_TAG], status=status)
         if status == "running":
             store.update_run(run.id, started_at=now - 10)
+        if status in ("completed", "failed"):  # each took `pace` times its estimate
+            store.update_run(run.id, started_at=now - 1000, ended_at=now - 1000 + pace * r.expected_s)
         if status == "queued":  # another host's: no queue here starts it
             store.update_run(run.id, launched_on="elsewhere")
         runs.append(run.id)
@@ -62,6 +64,14 @@ def test_the_status_line_counts_runs_and_time_left(store):
     assert status.seconds_left == left
     assert status.text == f"demo: 4 of 8 done, 1 failed, about {round(left / 60)} min left"
     assert demo_status(store.__class__(f"sqlite:///{store.url.split('///')[1]}x"), now) is None  # no demo: no line
+
+
+def test_time_left_follows_the_demos_real_pace(store):
+    now = time.time()
+    _demo_runs(store, ["completed"] * 4 + ["queued"] * 4, now, pace=3.0)  # a busy machine: 3x the estimate
+    left = 3.0 * sum(r.expected_s for r in (*PLAN[4:], FIGURES))
+    status = demo_status(store, now)
+    assert abs(status.seconds_left - left) < 1e-6 and status.text.endswith(f"about {round(left / 60)} min left")
 
 
 def test_the_status_line_when_all_are_done(store):
@@ -82,7 +92,8 @@ async def test_the_runs_screen_shows_the_demo_line(store):
         await pilot.pause(0.1)  # laid out
         label = app.screen.query_one("#demo")
         assert str(label.render()) == f"demo: 7 of 8 done, about {_left(FIGURES.expected_s)} left"
-        assert label.region.height == 1 and label.region.y < app.screen.query_one("#runs").region.y
+        header = app.screen.query_one("Header").region
+        assert label.region.height == 1 and header.bottom <= label.region.y < app.screen.query_one("#runs").region.y
 
 
 def _left(seconds: float) -> str:

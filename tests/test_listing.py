@@ -145,3 +145,29 @@ print("ok")
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.stdout.strip() == "ok", res.stderr
+
+
+def _tuigen_at_a_terminal(*args: str) -> subprocess.CompletedProcess:
+    """`tuigen ARGS` with a terminal on stdin and stdout (so it opens the TUI), stderr captured."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        return subprocess.run([sys.executable, "-m", "tuigen", *args], stdin=follower, stdout=follower,
+                              stderr=subprocess.PIPE, text=True, timeout=60, env={**os.environ, "TERM": "xterm"})
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
+def test_the_tui_reports_a_store_it_cannot_open_as_any_command_does(tmp_path):
+    # the TUI opens the store after its first frame; a store that cannot open still ends it with one line
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(os.urandom(8192))
+    res = _tuigen_at_a_terminal("--db", str(bad))  # stderr also carries the screen Textual drew and took down
+    last = res.stderr.strip().splitlines()[-1]
+    assert res.returncode == 1 and res.stderr.count("tuigen: error:") == 1, res.stderr[-500:]
+    assert last.endswith(f"tuigen: error: the store {bad} is damaged or not a tuigen store (file is not a database)")
+    res = _tuigen_at_a_terminal("--db", ":memory:")
+    assert res.returncode == 2 and "tuigen: error: --db: an in-memory SQLite store cannot work" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.db"]  # nothing was created

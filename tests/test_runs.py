@@ -262,12 +262,15 @@ def test_listing_showing_exporting_and_removing(cli, store, tmp_path):
     assert code == 0 and not run_dir.exists() and [r.id for r in store.list_runs()] == [a]
 
 
-def test_demo_starts_a_run_of_every_kind(cli, store):
-    from tuigen.experiments import KINDS
+def test_demo_queues_its_plan_then_the_figures_run(cli, store):
+    from tuigen.runner.demo import FIGURES, PLAN
 
     code, out, _ = cli("demo", "--json")
     ids = json.loads(out)
-    assert code == 0 and {store.get_run(i).kind for i in ids} == set(KINDS)
+    runs = [store.get_run(i) for i in ids]
+    assert code == 0 and [r.name for r in runs] == [p.name for p in PLAN] + [FIGURES.name]
+    assert [r.kind for r in runs[:-1]] == [p.kind for p in PLAN] and all("demo" in r.tags.split(",") for r in runs)
+    assert json.loads(runs[-1].config)["command"].endswith("demo --figures " + ",".join(map(str, ids[:-1])))
     assert wait_for(lambda: any(store.get_run(i).step > 0 for i in ids), what="live work")
     cli("kill", *map(str, ids), "--force")
 

@@ -32,24 +32,8 @@ out = Console(highlight=False)
 
 
 def dispatch(args, parser) -> int:
-    if args.command in (None, "ui"):
-        store = _open(args)
-        if getattr(args, "once", False) or not (sys.stdout.isatty() and sys.stdin.isatty()):
-            return cmd_ui(store)
-        if getattr(args, "images", None):
-            os.environ["TUIGEN_IMAGES"] = args.images
-        import threading
-
-        from ..tui.widgets.picture import ask_terminal
-
-        asking = threading.Thread(target=ask_terminal, daemon=True)  # while textual imports
-        asking.start()
-        from ..tui.app import TuigenApp
-
-        app = TuigenApp(store)
-        asking.join()  # before Textual reads stdin: the terminal's answers are not key presses
-        app.run()
-        return 0
+    if args.command in (None, "ui"):  # at a terminal, main.py opens the TUI before this module is imported
+        return cmd_ui(_open(args))
     name = "cmd_" + args.command.replace("-", "_")
     for module in (generate, scoring, search, demo):  # verbs of their own modules: bad input is a usage error
         if hasattr(module, name):

@@ -5,13 +5,16 @@ import argparse
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from ..display import strict_json
-from ..runner.demo import PLAN, launch_demo, plan
-from ..runner.reaper import reconcile
-from ..store import ACTIVE, COMPLETED, Store
+from ..runner.demo import FIGURES, PLAN, launch_demo, plan
+from ..store import ACTIVE, COMPLETED
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 out = Console(highlight=False)
 WAIT_POLL_S = 1.0
@@ -47,14 +50,17 @@ def cmd_demo(store: Store, args) -> int:
     if args.json:
         print(strict_json(ids))
     else:
+        minutes = round(sum(r.expected_s for r in (*plan(), FIGURES)) / 60)
         out.print(f"started {len(ids)} demo runs ({ids[0]}-{ids[-1]}); they take turns in the queue, about "
-                  f"{round(sum(r.expected_s for r in plan()) / 60 + 1)} minutes on 2 CPU cores. Watch them: tuigen")
+                  f"{minutes} minutes on 2 idle CPU cores (longer on a busy machine). Watch them: tuigen")
     return 0
 
 
 def _figures(store: Store, ids: list[int]) -> int:
     """Wait for the demo's runs to end, then run each completed one's `after` verbs (a strip,
     an accuracy score) as `tuigen VERB ...`, their output in this run's log; 1 if any failed."""
+    from ..runner.reaper import reconcile
+
     while any(store.get_run(i).status in ACTIVE for i in ids):
         reconcile(store)  # a run that died is recorded, not waited for
         time.sleep(WAIT_POLL_S)

@@ -9,12 +9,15 @@ import argparse
 import random
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from ..store import Store
 from .argtypes import bounded, device
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 out = Console(highlight=False, stderr=True)
 

@@ -10,7 +10,7 @@ from .. import config as schema
 from .. import settings
 from ..errors import InputError, TuigenError
 from ..experiments import KINDS
-from ..store import STATUSES, RunNotFound, StudyNotFound
+from ..store import STATUSES
 from . import demo, generate, scoring, search
 from .argtypes import bounded
 from .run_options import add_run_options as _add_run_options
@@ -132,15 +132,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ..store.filesystems import ALLOW_ENV, NetworkFilesystemError
-    from . import commands  # after parsing: --help stays instant
+    from ..store.filesystems import ALLOW_ENV
 
     if args.allow_network_sqlite:
         os.environ[ALLOW_ENV] = "1"  # the environment, so workers started from here inherit it
     try:
         settings.check_environment()  # a bad TUIGEN_* value stops the command before it acts
+        if _interactive(args):
+            return _tui(args)
+        from . import commands  # after parsing: --help stays instant
+
         return commands.dispatch(args, parser)
-    except (InputError, RunNotFound, StudyNotFound, NetworkFilesystemError) as e:
+    except _usage_errors() as e:
         _error(e)
         return 2
     except TuigenError as e:  # a damaged, locked or full store or file: its message names it
@@ -158,6 +161,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             _error(message or f"{type(e).__name__}: {e}")
             return 1
         raise
+
+
+def _usage_errors() -> tuple[type, ...]:
+    """Errors of the user's input (exit 2), looked up only when something was raised: naming
+    RunNotFound imports the store, which the TUI's first frame does without."""
+    from ..store import RunNotFound, StudyNotFound
+    from ..store.filesystems import NetworkFilesystemError
+
+    return InputError, RunNotFound, StudyNotFound, NetworkFilesystemError
+
+
+def _interactive(args) -> bool:
+    return args.command in (None, "ui") and not getattr(args, "once", False) and sys.stdout.isatty() \
+        and sys.stdin.isatty()
+
+
+def _tui(args) -> int:
+    """The TUI, given the store's URL: it draws its first frame, then opens the store. A store
+    that cannot be opened ends it, and its error is reported as any command's would be."""
+    if getattr(args, "images", None):
+        os.environ["TUIGEN_IMAGES"] = args.images
+    import threading
+
+    asking = threading.Thread(target=_ask_terminal, daemon=True)  # while textual imports
+    asking.start()
+    from ..tui.app import TuigenApp
+
+    app = TuigenApp(args.db or os.environ.get("TUIGEN_DB") or "runs.db")  # the store resolves it, as for any verb
+    asking.join()  # before Textual reads stdin: the terminal's answers are not key presses
+    app.run()
+    if app.store_error is not None:
+        raise app.store_error
+    return app.return_code or 0
+
+
+def _ask_terminal() -> None:
+    from ..tui.widgets.picture import ask_terminal
+
+    ask_terminal()
 
 
 def _error(e: object) -> None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..display import safe_text, strict_json
 from ..experiments import KINDS
 from ..metrics.modes import DEFAULT_METHOD, DEFAULT_MODE, FID_METHODS, FID_MODES
 from ..reports.dann_table import RULES as DANN_RULES
-from ..store import Store
 from .argtypes import bounded, device
 from .generate import _Bar, _progress, out
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 
 def add_parsers(sub) -> None:

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from .. import config as schema
 from ..display import safe_text, strict_json
 from ..experiments import KINDS, get_kind
-from ..store import Store
 from .argtypes import bounded
 from .errors import UsageError
 from .run_options import executor_from_args
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 SWEEP_EPILOG = """examples:
   tuigen sweep ddpm --lr '1e-3|5e-4' --channels '64|128' --max-parallel 2

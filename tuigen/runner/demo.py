@@ -38,7 +38,7 @@ class DemoRun:
     name: str
     kind: str
     config: dict
-    expected_s: float  # measured on 2 busy cores, for the "about N min left" of the status line
+    expected_s: float  # estimated for 2 idle CPU cores; the status line rescales it by the demo's real pace
     tags: tuple[str, ...] = ()
     after: tuple[tuple[str, ...], ...] = ()  # tuigen verbs demo-figures runs on it ("{id}": its id)
     shows: tuple[str, ...] = ()  # what it leaves on which screen (the plan's test checks them)
@@ -116,16 +116,20 @@ def _minutes(seconds: float) -> str:
 
 def demo_status(store: Store, now: float) -> DemoStatus | None:
     """Where the newest demo stands, or None when the store has no demo runs. Time left: each
-    unfinished run's expected time, less what a running one has already had."""
+    unfinished run's expected time, scaled by how the finished ones compared with theirs (a
+    busy machine is slower than the estimate), less what a running one has already had."""
     runs = store.list_runs(tag=DEMO_TAG, limit=len(PLAN) + 1)  # the newest demo's runs
     if not runs:
         return None
     expected = {r.name: r.expected_s for r in (*PLAN, FIGURES)}
+    finished = [r for r in runs if r.status not in ACTIVE]
+    timed = [r for r in finished if r.started_at and r.ended_at]
+    pace = (sum(r.ended_at - r.started_at for r in timed) / sum(expected.get(r.name, 30.0) for r in timed)
+            if timed else 1.0)
     left = 0.0
     for r in runs:
         if r.status in ACTIVE:
             ran = now - r.started_at if r.started_at else 0.0
-            left += max(expected.get(r.name, 30.0) - ran, 5.0)
-    finished = [r for r in runs if r.status not in ACTIVE]
+            left += max(expected.get(r.name, 30.0) * pace - ran, 5.0)
     return DemoStatus(len(runs), len(finished), sum(r.status != COMPLETED for r in finished), left,
                       [r.name for r in runs if r.status in ACTIVE])

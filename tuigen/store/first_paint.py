@@ -58,11 +58,18 @@ def _marks(values: Sequence) -> str:
     return ", ".join("?" * len(values)) or "NULL"
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite store URL or bare path (as `--db` takes them), else None."""
+    if "://" not in url:
+        return Path(url).expanduser() if url and not url.startswith(":memory:") else None
+    return Path(url[len(PREFIX):].split("?", 1)[0]) if url.startswith(PREFIX) else None
+
+
 def open_first_paint(url: str) -> FirstPaintReader | None:
     """A reader of the SQLite file behind `url`, opened read-only, or None (see the module)."""
-    if not url.startswith(PREFIX):
+    path = sqlite_path(url)
+    if path is None:
         return None
-    path = Path(url[len(PREFIX):].split("?", 1)[0])
     if not path.is_file():
         return None
     try:

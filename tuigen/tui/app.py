@@ -33,6 +33,7 @@ class TuigenApp(App):
         self._store = None if isinstance(store, str) else store
         self.url = store if isinstance(store, str) else store.url
         self._opening = threading.Lock()
+        self.store_error: BaseException | None = None  # why the store could not be opened (the app then ends)
         self.sub_title = _store_label(self.url)
 
     @property
@@ -41,10 +42,21 @@ class TuigenApp(App):
         if self._store is None:
             with self._opening:
                 if self._store is None:
-                    from ..store import Store
-
-                    self._store = Store(self.url)
+                    self._store = self._open_store()
         return self._store
+
+    def _open_store(self) -> Store:
+        from ..store import Store
+
+        try:
+            return Store(self.url)
+        except Exception as e:  # a damaged, locked or refused store: end, and let `tuigen` say why
+            self.store_error = e
+            try:
+                self.call_from_thread(self.exit, return_code=1)
+            except RuntimeError:  # already on the UI thread
+                self.exit(return_code=1)
+            raise
 
     def first_paint(self):
         """A light reader for the first frame while the store is not open yet, else None."""
@@ -58,7 +70,8 @@ class TuigenApp(App):
         from .screens.run_list import RunListScreen
 
         self.push_screen(RunListScreen())
-        self.set_timer(MAINTAIN_S, self.maintain)
+        # given a URL (`tuigen`), reconcile soon after the store opens, as the CLI does before any verb
+        self.set_timer(MAINTAIN_S if self._store is not None else 1.0, self.maintain)
 
     def maintain(self) -> None:
         """Reconcile dead workers and start queued runs, so the queue moves while we watch."""
@@ -135,10 +148,12 @@ def _store_label(url: str) -> str:
     """The database as a person names it: runs.db (relative when under the working folder)."""
     import os
 
-    if url.startswith("sqlite:///"):  # no SQLAlchemy needed to name a file (the first frame shows it)
-        path = url[len("sqlite:///"):].split("?", 1)[0]
-        rel = os.path.relpath(path)
-        return rel if not rel.startswith("..") else path
+    from ..store.first_paint import sqlite_path
+
+    path = sqlite_path(url)  # no SQLAlchemy needed to name a file (the first frame shows it)
+    if path is not None:
+        rel = os.path.relpath(path.resolve())
+        return rel if not rel.startswith("..") else str(path.resolve())
     from ..store.engine import display_url
 
     return display_url(url)
