@@ -170,6 +170,42 @@ def cold_start_ms(url: str, n: int = 1000) -> tuple[float, float]:
     return statistics.median(firsts), statistics.median(alls)
 
 
+def command_start_ms(url: str, newest: str = "run-1000") -> float:
+    """Median of COLD_REPEAT starts of the `tuigen` command at a terminal (a pty, 140x40): ms from
+    spawning it to the newest run's name on screen. A copy of the store: `tuigen` reconciles."""
+    import fcntl
+    import pty
+    import select
+    import shutil
+    import struct
+    import termios
+
+    copy = Path("/tmp/tuigen-bench-command.db")
+    shutil.copy(make_url(url).database, copy)
+    times = []
+    for _ in range(COLD_REPEAT):
+        leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+        t0, seen, screen = time.time(), None, b""
+        proc = subprocess.Popen([sys.executable, "-m", "tuigen", "--db", str(copy)], stdin=follower, stdout=follower,
+                                stderr=follower, cwd=ROOT, env={**os.environ, "TERM": "xterm-256color"})
+        while seen is None and time.time() - t0 < 60:
+            if select.select([leader], [], [], 0.05)[0]:
+                screen += os.read(leader, 65536)
+                seen = time.time() if newest.encode() in screen else None
+        os.write(leader, b"q")
+        deadline = time.time() + 10
+        while proc.poll() is None and time.time() < deadline:  # keep reading: a full pty would block its exit
+            if select.select([leader], [], [], 0.05)[0]:
+                os.read(leader, 65536)
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+        os.close(follower)
+        times.append((seen - t0) * 1000)
+    return statistics.median(times)
+
+
 def ensure_store(url: str, runs: int, per_run: int) -> None:
     """Generate the store at `url` if it is empty; reuse it if it already has this size."""
     store = Store(url)
@@ -212,6 +248,9 @@ def main() -> None:
         ensure_store(small, 1000, 100)
         print(f"store: 1,000 runs ({small}, {os.cpu_count()} CPUs)")
         _print_cold(*cold_start_ms(small))
+        if make_url(small).get_backend_name() == "sqlite":
+            print(f"  {'tuigen at a terminal, to the first row':<40} {command_start_ms(small):8.0f} ms   "
+                  f"(median of {COLD_REPEAT})")
         return
     per_run = args.points // args.runs
     if per_run < len(KEYS):
