@@ -74,6 +74,8 @@ class TorchRunContext(RunContext, Protocol):
 
     def alone(self, work: Any) -> None: ...  # rank 0 runs work(); the other ranks wait for it
 
+    def accumulating(self, net: Any, last: bool) -> Any: ...  # no_sync for all but the last micro-batch
+
     def save_checkpoint(self, state: dict, step: int | None = None) -> Any: ...
 
     def load_checkpoint(self, path: Any = None) -> dict | None: ...

@@ -85,16 +85,18 @@ def train(cfg, ctx) -> None:
     for step in ctx.steps(ctx.step, cfg.train_num_steps):
         model.train()
         step_loss = torch.zeros((), device=dev)
-        for _ in range(cfg.grad_steps):
+        for micro in range(cfg.grad_steps):
             idx = drawn_to(ctx.shard(torch.randint(n, (min(cfg.batch_size, n),), generator=gen)), dev)
             x0 = to_float(images[idx])
             if cfg.hflip:
                 flip = drawn_to(torch.rand(len(idx), generator=gen) < 0.5, dev).view(-1, 1, 1, 1)
                 x0 = torch.where(flip, x0.flip(3), x0)
             y = drop_labels(labels[idx], cfg.p_uncond, model, gen) if conditional else None
-            with autocast(dev, dtype):
-                loss = diffusion.loss(net, x0, y) / cfg.grad_steps
-            scaler.scale(loss).backward()
+            # gradients are all-reduced once, with the last micro-batch's backward
+            with ctx.accumulating(net, last=micro == cfg.grad_steps - 1):
+                with autocast(dev, dtype):
+                    loss = diffusion.loss(net, x0, y) / cfg.grad_steps
+                scaler.scale(loss).backward()
             step_loss += loss.detach()
             window_images += len(idx) * ctx.world_size
         if guard.update_ok(step_loss, step):
