@@ -206,7 +206,7 @@ def test_a_run_is_sampled_on_every_gpu_it_was_given():
 
 
 # -- sampling: DDIM at eta 0 draws no per-step noise ----------------------------------------
-def test_ddim_at_eta_0_gives_the_same_images_at_any_batch_size():
+def test_ddim_at_eta_0_gives_the_same_images_at_any_batch_size_and_bf16_autocasts_the_network():
     """So the periodic FID may sample in bigger batches on a GPU without changing its sample set."""
     import numpy as np
     import torch
@@ -223,6 +223,11 @@ def test_ddim_at_eta_0_gives_the_same_images_at_any_batch_size():
     a = sample(trained, 6, batch=2, sampler="ddim", steps=3, seed=5)
     b = sample(trained, 6, batch=6, sampler="ddim", steps=3, seed=5)
     assert np.array_equal(a, b)
+    dtypes = []
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    half = sample(trained, 6, batch=6, sampler="ddim", steps=3, seed=5, precision="bf16")  # the network autocast
+    assert half.shape == a.shape and half.dtype == np.uint8 and set(dtypes) == {torch.bfloat16}
 
 
 # -- the switches ---------------------------------------------------------------------------
