@@ -227,13 +227,33 @@ def sampling(check: Check):
     if run_id is None or check.tiny:
         return {"skipped": "GPU sizes only" if check.tiny else "no ddpm run"}
     n, out = 512, {}
-    for batch in (64, 256):
-        t0 = time.perf_counter()
+    for batch, precision in ((64, "fp32"), (256, "fp32"), (256, "bf16")):
         done = check.cli("sample", run_id, "--device", check.device, "-n", n, "--batch", batch, "--steps", 50,
-                         "--format", "npz")
+                         "--format", "npz", "--precision", precision)
         if done.returncode:
             raise RuntimeError(done.stderr.strip())
-        out[f"ddim_images_per_s_batch{batch}"] = n / (time.perf_counter() - t0)  # with the process start
+        # "wrote N samples to F (X images/s)": the sampling alone, not the process start
+        out[f"ddim50_{precision}_batch{batch}_images_per_s"] = float(done.stdout.strip().rsplit("(", 1)[-1].split()[0])
+    return out
+
+
+@stage("fid_features")
+def fid_features(check: Check):
+    """Inception features of 5,000 MNIST digits at two batch sizes (the cache off: each is computed)."""
+    if check.tiny:
+        return {"skipped": "GPU sizes only (tests/test_fid.py extracts on the CPU)"}
+    import numpy as np
+
+    from tuigen.data import load_dataset
+    from tuigen.metrics.fid import image_features
+
+    images = load_dataset("mnist").images[:5000]
+    out = {}
+    for batch in (50, 200):
+        t0 = time.perf_counter()
+        features = image_features(images, batch_size=batch, device=check.device, cache=False)
+        out[f"images_per_s_batch{batch}"] = len(images) / (time.perf_counter() - t0)
+        out["finite"] = bool(np.isfinite(features).all())
     return out
 
 
@@ -274,8 +294,8 @@ def lucidrains(check: Check):
     return {"output": done.stdout.strip().splitlines()[-1][:200]}
 
 
-STAGES = (environment, ddpm, resume, checkpoint_on_cpu, gans, classifier_dann, ddp_nccl, sampling, device_masking,
-          lucidrains)
+STAGES = (environment, ddpm, resume, checkpoint_on_cpu, gans, classifier_dann, ddp_nccl, fid_features, sampling,
+          device_masking, lucidrains)
 
 
 def main(argv: list[str] | None = None) -> int:

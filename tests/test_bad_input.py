@@ -379,6 +379,8 @@ def test_a_newline_never_reaches_an_sbatch_script(cli, store, flag, value):
     ("TUIGEN_SLOTS", "-1", "TUIGEN_SLOTS must be a whole number"),
     ("TUIGEN_HEARTBEAT_TIMEOUT", "nan", "TUIGEN_HEARTBEAT_TIMEOUT must be a number of seconds"),
     ("TUIGEN_THREADS", "two", "TUIGEN_THREADS must be a whole number"),
+    ("TUIGEN_FAKE_GPUS", "many", "TUIGEN_FAKE_GPUS must be a whole number"),
+    ("TUIGEN_DDP_TIMEOUT", "-5", "TUIGEN_DDP_TIMEOUT must be a number of seconds"),
 ])
 def test_environment_values_that_cannot_work_are_refused(cli, store, monkeypatch, name, value, needle):
     monkeypatch.setenv(name, value)

@@ -17,7 +17,8 @@ from tuigen.runner.control import launch, resume, stop
 TWO = {"processes": 2}
 TINY_DDPM = {"dataset": "digits", "image_size": 8, "channels": 8, "dim_mults": "1,2", "num_res_blocks": 1,
              "attn_resolutions": "4", "timesteps": 50, "batch_size": 16, "lr": 1e-3, "log_every": 1,
-             "sample_steps": 5, "num_samples": 4, "train_num_steps": 12, "sample_every": 6, "checkpoint_every": 6}
+             "sample_steps": 5, "num_samples": 4, "train_num_steps": 12, "sample_every": 6, "checkpoint_every": 6,
+             "grad_steps": 2}  # two micro-batches: the first under no_sync, so only the second all-reduces
 ENDED = ("completed", "failed", "killed", "crashed")
 
 

@@ -203,3 +203,57 @@ def test_a_run_is_sampled_on_every_gpu_it_was_given():
     assert gpu_indices("cuda:MIG-4f1c", "MIG-4f1c") == []  # a MIG slice has no NVML index
     assert gpu_indices("cpu", "-1") == []
     assert ProcessMonitor(1, None, [0, 1]).gpu_hint == [0, 1]
+
+
+# -- sampling: DDIM at eta 0 draws no per-step noise ----------------------------------------
+def test_ddim_at_eta_0_gives_the_same_images_at_any_batch_size_and_bf16_autocasts_the_network():
+    """So the periodic FID may sample in bigger batches on a GPU without changing its sample set."""
+    import numpy as np
+    import torch
+
+    from tuigen.models.unet import UNet
+    from tuigen.trained.conditioning import Conditioning
+    from tuigen.trained.diffusion import Trained
+    from tuigen.models.diffusion import GaussianDiffusion
+    from tuigen.trained.sampling import sample
+
+    torch.manual_seed(0)
+    model = UNet(image_size=8, in_channels=1, channels=8, dim_mults=(1, 2), num_res_blocks=1, attn_resolutions=()).eval()
+    trained = Trained(model, GaussianDiffusion(timesteps=10), Conditioning("none", 0, []), 0, "ema", (1, 8, 8))
+    a = sample(trained, 6, batch=2, sampler="ddim", steps=3, seed=5)
+    b = sample(trained, 6, batch=6, sampler="ddim", steps=3, seed=5)
+    assert np.array_equal(a, b)
+    dtypes = []
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    half = sample(trained, 6, batch=6, sampler="ddim", steps=3, seed=5, precision="bf16")  # the network autocast
+    assert half.shape == a.shape and half.dtype == np.uint8 and set(dtypes) == {torch.bfloat16}
+
+
+# -- the switches ---------------------------------------------------------------------------
+def test_the_unet_in_channels_last_computes_what_it_does_in_nchw():
+    """What a GPU worker trains (experiments/common.fast_layout), checked where it can run."""
+    import torch
+
+    from tuigen.models.unet import UNet
+
+    torch.manual_seed(0)
+    net = UNet(image_size=8, in_channels=1, channels=8, dim_mults=(1, 2), num_res_blocks=1,
+               attn_resolutions=(4,)).eval()
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([1, 7])
+    want = net(x, t)
+    net = net.to(memory_format=torch.channels_last)
+    got = net(x.contiguous(memory_format=torch.channels_last), t)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_compile_is_refused_by_kinds_that_do_not_compile(store):
+    from conftest import run_in_context
+    from tuigen.config import ConfigError, build, to_json
+    from tuigen.experiments.dann import DANNConfig
+    from tuigen.experiments.dann_train import train
+
+    cfg = build(DANNConfig, dict(source="digits", target="mnist", compile=True, device="cpu"))
+    run = store.create_run("dann", to_json(cfg))
+    with pytest.raises(ConfigError, match="--compile"):
+        run_in_context(train, store, cfg, run, start=False)

@@ -74,6 +74,8 @@ class TorchRunContext(RunContext, Protocol):
 
     def alone(self, work: Any) -> None: ...  # rank 0 runs work(); the other ranks wait for it
 
+    def accumulating(self, net: Any, last: bool) -> Any: ...  # no_sync for all but the last micro-batch
+
     def save_checkpoint(self, state: dict, step: int | None = None) -> Any: ...
 
     def load_checkpoint(self, path: Any = None) -> dict | None: ...
@@ -137,6 +139,8 @@ class Runtime:
     precision: str = knob("auto", "mixed precision: auto (GPU: bf16 where supported, else fp16; CPU: fp32), "
                           "fp32, bf16 (also on CPU; refused on a GPU without it), fp16 (loss-scaled; also on CPU, slowly)", choices=("auto", "fp32", "bf16", "fp16"),
                           group="runtime")
+    compile: bool = knob(False, "torch.compile the network (ddpm, cond-ddpm, classifier): faster steps after "
+                         "minutes of compiling; see bench/train_switches.py --compile", group="runtime")
     nonfinite_steps: int = knob(0, "steps whose loss may be NaN or infinite before the run fails: each is skipped "
                                 "(no update, as AMP's loss scaler skips them); 0 fails at the first", ge=0, le=1000,
                                 group="runtime")

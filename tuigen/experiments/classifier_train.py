@@ -9,7 +9,7 @@ from ..data import load_dataset
 from ..models.classifier import SmallCNN, classification_loss, held_out_scores
 from ..models.pixels import to_float
 from ..trained.provenance import held_out_provenance
-from .common import (LossGuard, adamw, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
+from .common import (LossGuard, adamw, compiled, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
                      state_of, to_device)
 
 
@@ -27,7 +27,7 @@ def train(cfg, ctx) -> None:
     x_va, y_va = to_device(val.images, dev), to_device(val.labels, dev)
     _, c, h, _ = train_set.images.shape
     model = SmallCNN(c, data.num_classes, h, cfg.width).to(dev)
-    net = ctx.wrap_model(model)  # DDP on several processes; `model` stays the plain module
+    net = compiled(ctx.wrap_model(model), cfg.compile)  # DDP on several processes; `model` stays the plain module
     opt = adamw(model.parameters(), dev, lr=cfg.lr, weight_decay=cfg.weight_decay)
     dtype = amp_dtype(cfg.precision, dev)
     scaler = grad_scaler(dev, dtype)

@@ -29,7 +29,7 @@ from ..data.core import ImageDataset
 from ..models.dann import DANN, annealed_lr, grad_reverse, grl_lambda
 from ..models.pixels import to_float
 from ..trained.provenance import held_out_provenance
-from .common import (LossGuard, adamw, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
+from .common import (LossGuard, refuse_compile, adamw, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
                      state_of, to_device)
 from .dann import ANNEAL_ALPHA, ANNEAL_BETA, SGD_MOMENTUM, class_mismatch_message
 
@@ -77,6 +77,7 @@ def train(cfg, ctx) -> None:
     """Train one mode of the DANN table: `steps_per_epoch` steps an epoch, the loss every step,
     the epoch's averages and both held-out accuracies at its last step, checkpoints every
     checkpoint_every epochs, and the t-SNE figures once the last epoch is done."""
+    refuse_compile(cfg, "dann")
     torch.manual_seed(cfg.seed)
     src, tgt = load_domains(cfg)
     for domain in (src, tgt):

@@ -13,7 +13,7 @@ from ..models.unet import UNet
 from ..trained.conditioning import Conditioning, grid_columns, preview_labels
 from ..trained.diffusion import Trained, make_diffusion, model_args
 from ..models.pixels import VALUE_RANGE, to_float
-from .common import (LossGuard, adamw, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
+from .common import (LossGuard, adamw, compiled, fast_layout, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
                      state_of, to_device)
 
 
@@ -44,8 +44,9 @@ def train(cfg, ctx) -> None:
     images = to_device(data.images, dev)
     labels = to_device(data.labels, dev) if conditional else None
     args = model_args(cfg, data.images.shape[1], cond)
-    model = UNet(**args).to(dev)
-    net = ctx.wrap_model(model)  # DDP on several processes (rank 0's weights first, so before the EMA copy)
+    model = fast_layout(UNet(**args).to(dev), dev)
+    # DDP on several processes (rank 0's weights first, so before the EMA copy)
+    net = compiled(ctx.wrap_model(model), cfg.compile)
     ema = EMA(model, cfg.ema_decay, cfg.ema_every)
     diffusion = make_diffusion(cfg, dev)
     opt = adamw(model.parameters(), dev, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -84,16 +85,18 @@ def train(cfg, ctx) -> None:
     for step in ctx.steps(ctx.step, cfg.train_num_steps):
         model.train()
         step_loss = torch.zeros((), device=dev)
-        for _ in range(cfg.grad_steps):
+        for micro in range(cfg.grad_steps):
             idx = drawn_to(ctx.shard(torch.randint(n, (min(cfg.batch_size, n),), generator=gen)), dev)
             x0 = to_float(images[idx])
             if cfg.hflip:
                 flip = drawn_to(torch.rand(len(idx), generator=gen) < 0.5, dev).view(-1, 1, 1, 1)
                 x0 = torch.where(flip, x0.flip(3), x0)
             y = drop_labels(labels[idx], cfg.p_uncond, model, gen) if conditional else None
-            with autocast(dev, dtype):
-                loss = diffusion.loss(net, x0, y) / cfg.grad_steps
-            scaler.scale(loss).backward()
+            # gradients are all-reduced once, with the last micro-batch's backward
+            with ctx.accumulating(net, last=micro == cfg.grad_steps - 1):
+                with autocast(dev, dtype):
+                    loss = diffusion.loss(net, x0, y) / cfg.grad_steps
+                scaler.scale(loss).backward()
             step_loss += loss.detach()
             window_images += len(idx) * ctx.world_size
         if guard.update_ok(step_loss, step):
@@ -128,6 +131,9 @@ def train(cfg, ctx) -> None:
     ctx.save_checkpoint(snapshot())
 
 
+FID_BATCH_GPU = 256
+
+
 def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: int) -> None:
     """FID / KID of fid_n EMA samples (DDIM, sample_steps) against the training data, stored as
     scores with the same provenance `tuigen fid` gives the same settings."""
@@ -139,8 +145,11 @@ def _periodic_fid(cfg, ctx, model, diffusion, cond: Conditioning, data, step: in
 
     # Sampled with `tuigen fid`'s default seed, not the training seed: the sample set is part of
     # the provenance, so runs of a seed sweep stay comparable with each other and with `tuigen fid`.
-    settings = SamplerSettings("ddim" if cfg.sample_steps else "ddpm", cfg.sample_steps or None, 0.0,
-                               getattr(cfg, "guidance_scale", 0.0), 64, SamplerSettings.seed)
+    sampler = "ddim" if cfg.sample_steps else "ddpm"
+    # DDIM at eta 0 draws the same images at any batch size: a GPU takes bigger batches
+    batch = FID_BATCH_GPU if sampler == "ddim" and ctx.device.type == "cuda" else SamplerSettings.batch
+    settings = SamplerSettings(sampler, cfg.sample_steps or None, 0.0, getattr(cfg, "guidance_scale", 0.0), batch,
+                               SamplerSettings.seed)
     trained = Trained(model, diffusion, cond, step, "ema", tuple(data.images.shape[1:]))
     images = sample(trained, cfg.fid_n, batch=settings.batch, sampler=settings.sampler, steps=settings.steps,
                     labels=balanced_labels(cond, cfg.fid_n), guidance=settings.guidance, seed=settings.seed)

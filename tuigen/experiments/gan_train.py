@@ -30,7 +30,7 @@ from ..models.summary import format_summary, summarize
 from ..trained.conditioning import Conditioning, preview_labels
 from ..trained.gan import MIXING_SOURCES, build_discriminator, build_generator, model_args, run_d, run_g
 from ..models.pixels import VALUE_RANGE, to_float
-from .common import (LossGuard, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
+from .common import (LossGuard, refuse_compile, amp_dtype, autocast, batch_generator, drawn_to, grad_scaler, report_skipped, restore_state,
                      state_of, to_device)
 
 WINDOW_KEYS = ("d_loss", "d_x", "d_g_z", "g_loss")
@@ -207,6 +207,7 @@ def train(cfg, ctx) -> None:
     """Train a dcgan / cgan / stylegan run: d_steps D updates, lazy R1, one G update per step;
     losses averaged over log_every steps, fixed-noise grids and the collapse check every
     sample_every, a checkpoint every checkpoint_every (and where a stop leaves it)."""
+    refuse_compile(cfg, "a GAN")
     from ..data import load_dataset
 
     torch.manual_seed(cfg.seed)

@@ -244,7 +244,9 @@ class GaussianDiffusion:
             eps, x0 = self.predict(model, x, t, cond, null_cond, guidance)
             if t_int in wanted:
                 trace.append(SamplerStep(t_int, x.detach().cpu(), x0.detach().cpu()))
-            z = _randn(x, generator)
+            # DDIM at eta 0 adds no noise: drawing none keeps the generator for the next batch's x_T,
+            # so a seed gives the same images at any batch size
+            z = _randn(x, generator) if sampler == "ddpm" or eta > 0 else None
             if sampler == "ddpm":
                 x = self.ddpm_step(x, t, x0, z)
             else:
@@ -258,7 +260,10 @@ class GaussianDiffusion:
 def _randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
     if generator is None:
         return torch.randn_like(like)
-    return torch.randn(like.shape, generator=generator, device=generator.device, dtype=like.dtype).to(like.device)
+    z = torch.randn(like.shape, generator=generator, device=generator.device, dtype=like.dtype)
+    if like.device.type == "cuda" and z.device.type == "cpu":  # pinned: the copy does not wait for the GPU
+        return z.pin_memory().to(like.device, non_blocking=True)
+    return z.to(like.device)
 
 
 # -- latent interpolation (DDIM sec. 5.3) ---------------------------------------------------

@@ -5,6 +5,7 @@ Lives in the worker process. Torch is imported only when a TorchContext is made,
 command run by `tuigen exec` starts without paying for it."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -114,6 +115,11 @@ class TorchContext(Context):
         Every process must call it at the same step. A tensor stays a tensor (a copy, so the
         caller may reset its own): the recorder reads it off the training thread."""
         return value.detach().clone() if hasattr(value, "detach") else float(value)
+
+    def accumulating(self, net, last: bool):
+        """Around a micro-batch's forward and backward: under DDP all but the last skip the
+        gradient all-reduce (`no_sync`), so accumulating grad_steps costs one all-reduce."""
+        return contextlib.nullcontext()
 
     def alone(self, work) -> None:
         """Run `work()` on the recording process only (previews, periodic FID); data-parallel

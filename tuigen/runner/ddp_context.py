@@ -7,6 +7,7 @@ rank 0 writes the file with every rank's RNG state, so each resumes its own stre
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from datetime import timedelta
@@ -56,6 +57,9 @@ class DistributedContext(TorchContext):
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # one rank asked = all stop before this step
         self._agreed_stop = bool(flag.item())
         return self._agreed_stop
+
+    def accumulating(self, net, last: bool):
+        return contextlib.nullcontext() if last else net.no_sync()
 
     def alone(self, work) -> None:
         try:

@@ -53,13 +53,18 @@ def check_label(label: int | None, trained) -> None:
         raise ValueError(f"--label {label} is not a class of this run (0..{cond.size - 1})")
 
 
+AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 @torch.no_grad()
 def sample(trained, n: int, *, batch: int = 64, sampler: str = "ddim", steps: int | None = 50, eta: float = 0.0,
            labels: torch.Tensor | None = None, guidance: float = 0.0, seed: int = 0,
            noise: torch.Tensor | None = None, truncation_psi: float = 1.0,
-           progress: Callable[[int], None] | None = None) -> np.ndarray:
+           progress: Callable[[int], None] | None = None, precision: str = "fp32") -> np.ndarray:
     """n images as uint8 (N, H, W, C). `progress(k)` is told of each network evaluation step.
-    GAN runs ignore the sampler settings; `truncation_psi` is for style-based GANs."""
+    GAN runs ignore the sampler settings; `truncation_psi` is for style-based GANs. The
+    diffusion network runs under autocast in `precision` bf16 or fp16 (fp32, the default, is
+    what scores are computed with); the sampler's update arithmetic stays fp32."""
     if trained.is_gan:  # one forward pass per batch
         out = []
         for start in range(0, n, batch):
@@ -77,10 +82,11 @@ def sample(trained, n: int, *, batch: int = 64, sampler: str = "ddim", steps: in
         m = min(batch, n - start)
         x_T = noise[start:start + m].to(dev) if noise is not None else torch.randn((m, *trained.image_shape), generator=gen).to(dev)
         y = labels[start:start + m].to(dev) if labels is not None else None
-        images, _ = trained.diffusion.sample(
-            trained.model, x_T, sampler=sampler, steps=steps, eta=eta, cond=y,
-            null_cond=trained.null(m, dev) if y is not None else None, guidance=guidance, generator=gen,
-            progress=(lambda i, total: progress(1)) if progress else None)
+        with torch.autocast(dev.type, dtype=AUTOCAST[precision] or torch.float32, enabled=precision != "fp32"):
+            images, _ = trained.diffusion.sample(
+                trained.model, x_T, sampler=sampler, steps=steps, eta=eta, cond=y,
+                null_cond=trained.null(m, dev) if y is not None else None, guidance=guidance, generator=gen,
+                progress=(lambda i, total: progress(1)) if progress else None)
         out.append(to_uint8(images.cpu(), VALUE_RANGE))
     return np.concatenate(out)
 
