@@ -151,15 +151,17 @@ def _rank_alone(rank: int, init: str, out: str, wait: bool) -> None:
 
     from tuigen.runner.ddp_context import ALONE_TIMEOUT, wait_for_main
 
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2, timeout=timedelta(seconds=2))
+    # Setting up is not under test: a generous default timeout, so a loaded machine cannot fail it.
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2, timeout=timedelta(seconds=120))
+    training = dist.new_group(backend="gloo", timeout=timedelta(seconds=3))  # the short collective timeout
     waiting = dist.new_group(backend="gloo", timeout=ALONE_TIMEOUT)  # as DistributedContext makes it
     try:
         if rank == 0:
-            time.sleep(4)  # a preview chain or a periodic FID, longer than the collective's timeout
+            time.sleep(6)  # a preview chain or a periodic FID, longer than the collective's timeout
         if wait:
             wait_for_main(waiting)
         t = torch.ones(1)
-        dist.all_reduce(t)  # the next training step's gradient all-reduce
+        dist.all_reduce(t, group=training)  # the next training step's gradient all-reduce
         result = str(float(t))
     except RuntimeError as e:
         result = "timed out" if "imeout" in str(e) or "timed out" in str(e).lower() else f"error: {e}"
@@ -167,7 +169,7 @@ def _rank_alone(rank: int, init: str, out: str, wait: bool) -> None:
 
 
 def test_ranks_wait_for_rank_0s_solo_work_outside_the_training_collective(tmp_path):
-    """Without the wait (wait=False) rank 1's all-reduce times out after 2 s and the job dies."""
+    """Without the wait (wait=False) rank 1's all-reduce times out after 3 s and the job dies."""
     import torch.multiprocessing as mp
 
     mp.spawn(_rank_alone, args=(f"file://{tmp_path / 'rendezvous'}", str(tmp_path), True), nprocs=2, join=True)
