@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ddim_vs_ddpm.py
 	$(BIN)/python bench/fid_extraction.py
 	$(BIN)/python bench/tui_store_scale.py
+	$(BIN)/python bench/run_screen_scale.py
 
 # tuigen's logging against MLflow and trackio. They live in their own venv: their pins
 # (sqlalchemy, alembic, pandas...) must never move the app's .venv.

@@ -146,7 +146,7 @@ def _dann(store: Store, runs, report: Report) -> None:
 def _curves(store: Store, runs, images: Path, report: Report) -> None:
     series: dict[str, dict[tuple[int, str], tuple[list, list]]] = {}
     for run in runs:
-        for p in store.metrics(run.id):
+        for p in store.metric_curves(run.id, MAX_POINTS)[0]:  # bounded memory for runs of millions of points
             steps, values = series.setdefault(metric_group(p.key), {}).setdefault((run.id, p.key), ([], []))
             steps.append(p.step)
             values.append(p.value)

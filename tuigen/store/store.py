@@ -34,7 +34,7 @@ class MetricPoint:
     key: str
     step: int
     value: float
-    wall_time: float
+    wall_time: float | None  # None for a point metric_curves reduced from many
 
 
 class RunNotFound(LookupError):
@@ -514,6 +514,19 @@ class Store:
         with self.read() as s:
             return [MetricPoint(*row) for row in s.execute(q)]
 
+    def metric_curves(self, run_id: int, points: int = 1500) -> tuple[list[MetricPoint], int]:
+        """A run's curves for drawing, in step order, at most about `points` points each, and the
+        newest point id to poll on from. A longer curve is reduced in SQL to the lowest and highest
+        value of each of points/2 step buckets (the ink a plot of that width has; a spike stays),
+        so a run of millions of points opens in bounded memory; a shorter one comes whole (one
+        bucket a step). One pass over the run's points; reduced points carry no wall time."""
+        buckets = max(1, points // 2)
+        widths = {k: -(-(max(row.last_step, 0) + 1) // buckets) if row.count > points else 1
+                  for k, row in self.summary(run_id).items()}
+        with self.read() as s:
+            newest = s.scalar(select(func.max(m.Metric.id)).where(m.Metric.run_id == run_id)) or 0
+            return (_envelopes(s, run_id, widths, newest) if widths else []), newest
+
     def iter_metrics(self, run_id: int, batch: int = 10_000) -> Iterator[MetricPoint]:
         """Every point of a run in write order, read `batch` at a time (memory stays flat)."""
         after = 0
@@ -679,3 +692,25 @@ class Store:
         else:
             by_step = {p.step: p.value for p in self.metrics(run_id, key)}
         return sorted(by_step.items())
+
+
+def _envelopes(s: Session, run_id: int, widths: dict[str, int], newest: int) -> list[MetricPoint]:
+    """Each curve of `widths` as the lowest and highest value of every `width` of its steps, in
+    step order; one pass over the run's points. (`//` of two integer columns renders as SQL's
+    integer division on SQLite and PostgreSQL.)"""
+    M = m.Metric
+    bucket = M.step // case(widths, value=M.key)
+    rows = s.execute(select(M.key, func.min(M.step), func.max(M.step), func.min(M.value), func.max(M.value),
+                            func.max(M.id))
+                     .where(M.run_id == run_id, M.key.in_(list(widths)), M.id <= newest)
+                     .group_by(M.key, bucket).order_by(M.key, bucket)).all()
+    out: list[MetricPoint] = []
+    for key, first, last, low, high, newest_id in rows:
+        if low == high:
+            out.append(MetricPoint(newest_id, key, last, low, None))
+            continue
+        # draw the bucket's stroke from the end nearer the previous point: one continuous line
+        prev = out[-1].value if out and out[-1].key == key else high
+        a, b = (high, low) if abs(prev - high) <= abs(prev - low) else (low, high)
+        out += [MetricPoint(newest_id, key, first, a, None), MetricPoint(newest_id, key, last, b, None)]
+    return out

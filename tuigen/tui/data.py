@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 FULL_SYNC_EVERY = 10
 FIRST_PAINT = 100  # rows read before the table is first drawn
+CURVE_POINTS = 600  # points a curve is drawn with at most: a braille plot 300 columns wide has as many dots
 
 
 @dataclass
@@ -154,10 +155,14 @@ class RunDetail:
 def run_detail(store: Store, run_id: int, after_id: int, log_offset: int | None, since: float) -> RunDetail:
     """What the run screen shows that is new since its last poll (log_offset None: the first)."""
     run = store.get_run(run_id)
-    points = store.metrics(run_id, after_id=after_id)
+    if after_id:  # a live run's new points, whole
+        points = store.metrics(run_id, after_id=after_id)
+        newest = points[-1].id if points else after_id
+    else:  # the first poll: every curve, reduced to what a plot can show
+        points, newest = store.metric_curves(run_id, CURVE_POINTS)
     arts = store.artifacts(run_id)
     summary = next((Path(a.path) for a in arts if a.kind == "text" and a.key == "model_summary"), None)
     log_text, offset = read_from(log_path(run.run_dir), log_offset)
-    return RunDetail(run, json.loads(run.config or "{}"), points, points[-1].id if points else after_id,
+    return RunDetail(run, json.loads(run.config or "{}"), points, newest,
                      store.events(run_id), arts, store.system_samples(run_id, since=since), log_text, offset,
                      summary.read_text() if summary and summary.is_file() else "")

@@ -16,6 +16,7 @@ from textual_plotext import PlotextPlot
 
 from ...reports.leaderboard import varying_params
 from ...viz.images import UnreadableImage, read_image
+from ..data import CURVE_POINTS
 from ..delivery import deliver
 from ..widgets.picture import Picture
 from .run_detail import thin
@@ -56,7 +57,7 @@ class CompareScreen(Screen):
         configs = [json.loads(r.config or "{}") for r in runs]
         series = {r.id: defaultdict(lambda: ([], [])) for r in runs}
         for r in runs:
-            for p in store.metrics(r.id):
+            for p in store.metric_curves(r.id, CURVE_POINTS)[0]:
                 xs, ys = series[r.id][p.key]
                 xs.append(p.step)
                 ys.append(p.value)

@@ -23,13 +23,12 @@ from ...runner import control
 from ...store import ACTIVE
 from ...viz.images import read_image
 from ...display import metric_group
-from ..data import RunDetail, run_detail
+from ..data import CURVE_POINTS, RunDetail, run_detail
 from ..delivery import deliver
 from ..widgets import cells
 from ..widgets.picture import Picture
 
 POLL_S = 0.25  # a metric in the store shows within half a second
-MAX_PLOT_POINTS = 1500
 SMOOTHING = 0.9
 
 
@@ -47,7 +46,7 @@ def smooth(values: list[float], alpha: float) -> list[float]:
     return out
 
 
-def thin(xs: list, ys: list, limit: int = MAX_PLOT_POINTS) -> tuple[list, list]:
+def thin(xs: list, ys: list, limit: int = CURVE_POINTS) -> tuple[list, list]:
     if len(xs) <= limit:
         return xs, ys
     stride = len(xs) / limit
