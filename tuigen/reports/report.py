@@ -39,7 +39,7 @@ FIGURES = (("samples", "final samples"), ("samples_ema", "final samples, EMA gen
            ("denoising_strip", "denoising strip (x_t, then predicted x_0)"), ("eta_grid", "DDIM eta grid"),
            ("interpolation", "interpolation (slerp row, lerp row)"), ("tsne_class", "t-SNE by class"),
            ("tsne_domain", "t-SNE by domain"))
-MAX_POINTS = 2000  # per curve in a figure
+MAX_POINTS = 2000  # per curve in a figure (store.metric_curves reduces longer ones)
 RESOURCE_FLAGS = {"gpus": "--gpus", "processes": "--processes", "partition": "--partition", "time": "--time",
                   "signal_before": "--signal-before"}
 
@@ -170,9 +170,8 @@ def _plot(lines: dict, names: dict[int, str], group: str, path: Path) -> None:
     keys = sorted({key for _, key in lines})
     styles = ["-", "--", ":", "-."]
     for (run_id, key), (steps, values) in sorted(lines.items()):
-        stride = max(1, len(steps) // MAX_POINTS)
         label = safe_text(f"{run_id} {names[run_id]}" + (f" {key}" if len(keys) > 1 else ""))
-        ax.plot(steps[::stride], values[::stride], styles[keys.index(key) % len(styles)], label=label,
+        ax.plot(steps, values, styles[keys.index(key) % len(styles)], label=label,
                 marker="o" if len(steps) < 3 else None, linewidth=1.2)
     ax.set_xlabel("step")
     ax.set_ylabel(group)

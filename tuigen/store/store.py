@@ -521,7 +521,7 @@ class Store:
         so a run of millions of points opens in bounded memory; a shorter one comes whole (one
         bucket a step). One pass over the run's points; reduced points carry no wall time."""
         buckets = max(1, points // 2)
-        widths = {k: -(-(max(row.last_step, 0) + 1) // buckets) if row.count > points else 1
+        widths = {k: math.ceil((max(row.last_step, 0) + 1) / buckets) if row.count > points else 1
                   for k, row in self.summary(run_id).items()}
         with self.read() as s:
             newest = s.scalar(select(func.max(m.Metric.id)).where(m.Metric.run_id == run_id)) or 0
